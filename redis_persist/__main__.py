@@ -1,0 +1,3 @@
+from redis_persist.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket only: parse, call the engine, map errors."""

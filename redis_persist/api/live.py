@@ -1,0 +1,166 @@
+"""Live events: Server-Sent Events and the WebSocket (events out, control messages in)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from redis.exceptions import RedisError
+
+from redis_persist.api.errors import error_body
+from redis_persist.api.schemas import TASK_ID_PATTERN
+from redis_persist.core.errors import InvalidRequest, RedisPersistError, TaskNotFound
+from redis_persist.core.status import FINAL_STATUSES
+from redis_persist.engine.control import NO_INPUT, TaskControl
+from redis_persist.store.events import is_valid_event_id
+
+router = APIRouter()
+BLOCK_MS = 15_000
+PAGE = 500
+FINAL_VALUES = {status.value for status in FINAL_STATUSES}
+
+
+def _is_final_event(event: dict[str, Any]) -> bool:
+    return event.get("type") == "status" and event.get("status") in FINAL_VALUES
+
+
+async def follow(control: TaskControl, task_id: str, after: str | None) -> AsyncIterator[dict[str, Any] | None]:
+    """The task's events after `after`, then live ones; yields None as a keep-alive while idle.
+
+    Ends after the event that makes the task final, or when the task is final/deleted and idle.
+    """
+    last = after
+    while True:
+        page = await control.events.read(task_id, after=last, count=PAGE)
+        for event in page:
+            last = event["id"]
+            yield event
+            if _is_final_event(event):
+                return
+        if len(page) < PAGE:
+            break
+    while True:
+        events = await control.events.wait(task_id, last or "0", BLOCK_MS)
+        if not events:
+            status = await control.store.status_of(task_id)
+            if status is None or status in FINAL_STATUSES:
+                return
+            yield None
+            continue
+        for event in events:
+            last = event["id"]
+            yield event
+            if _is_final_event(event):
+                return
+
+
+def _checked_after(value: str | None) -> str | None:
+    if value is not None and not is_valid_event_id(value):
+        raise InvalidRequest(f"Invalid event id {value!r}: expected '<milliseconds>-<sequence>'")
+    return value
+
+
+@router.get("/api/tasks/{task_id}/events")
+async def sse(
+    task_id: str,
+    request: Request,
+    last_event_id: str | None = Header(default=None),
+    after: str | None = Query(default=None),
+) -> StreamingResponse:
+    """Server-Sent Events: history after Last-Event-ID (or ?after=), then live, until the task is final."""
+    control: TaskControl = request.app.state.services.control
+    start = _checked_after(last_event_id or after)
+    await control.get(task_id)
+
+    async def frames() -> AsyncIterator[str]:
+        async for event in follow(control, task_id, start):
+            if event is None:
+                yield ": keep-alive\n\n"
+            else:
+                yield f"id: {event['id']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[str, Any]:
+    try:
+        message = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return {"type": "reply", "ok": False, "error": f"Invalid JSON: {error}", "code": 422}
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind not in {"pause", "resume", "cancel", "input"}:
+        return {"type": "reply", "ok": False, "request": kind if isinstance(kind, str) else None, "code": 422,
+                "error": 'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}'}
+    try:
+        if kind == "pause":
+            outcome = await control.pause(task_id)
+        elif kind == "cancel":
+            outcome = await control.cancel(task_id)
+        elif kind == "resume":
+            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT)
+        else:
+            if "input" not in message:
+                raise InvalidRequest('An "input" message needs an "input" field')
+            outcome = await control.resume(task_id, message["input"])
+    except RedisPersistError as error:
+        code, body = error_body(error)
+        return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
+    return {"type": "reply", "ok": True, "request": kind, "status": outcome.status.value, "message": outcome.message}
+
+
+@router.websocket("/ws/tasks/{task_id}")
+async def websocket(websocket: WebSocket, task_id: str, after: str | None = None) -> None:
+    """History after `after`, then live events; control messages in, replies out."""
+    control: TaskControl = websocket.app.state.services.control
+    await websocket.accept()
+    try:
+        if not re.fullmatch(TASK_ID_PATTERN.strip("^$"), task_id):
+            raise TaskNotFound(task_id)
+        start = _checked_after(after)
+        await control.get(task_id)
+    except RedisPersistError as error:
+        code, body = error_body(error)
+        await websocket.send_json({"type": "error", **body})
+        await websocket.close(code=4000 + code, reason=str(error)[:120])
+        return
+    send_lock = asyncio.Lock()
+
+    async def send(payload: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_json(payload)
+
+    async def pump_events() -> None:
+        while True:
+            async for event in follow(control, task_id, start_holder[0]):
+                if event is not None:
+                    start_holder[0] = event["id"]
+                    await send(event)
+            # The task is final (or gone): keep the socket open for the client, look again rarely.
+            await asyncio.sleep(BLOCK_MS / 1000)
+
+    async def read_messages() -> None:
+        while True:
+            raw = await websocket.receive_text()
+            await send(await _handle_message(control, task_id, raw))
+
+    start_holder = [start]
+    tasks = [asyncio.create_task(pump_events()), asyncio.create_task(read_messages())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = task.exception()
+            if error is not None and not isinstance(error, (WebSocketDisconnect, RedisError)):
+                raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,74 @@
+"""create_app(settings): wires services, routes, health, metrics and the dashboard; no globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from redis.exceptions import RedisError
+
+from redis_persist.api import live, tasks
+from redis_persist.api.errors import install_error_handlers
+from redis_persist.core.status import TaskStatus
+from redis_persist.services import Services
+from redis_persist.settings import Settings
+from redis_persist.store import keys
+
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
+    """The ASGI app of one replica: API, live events, dashboard, and (unless disabled) a worker."""
+    services = Services.build(settings, run_worker)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(title="redis_persist", lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(tasks.router)
+    app.include_router(live.router)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        try:
+            await services.redis.ping()
+            redis_state, code = "ok", 200
+        except (RedisError, OSError) as error:
+            redis_state, code = f"unreachable: {error}", 503
+        body = {"status": "ok" if code == 200 else "degraded", "service": settings.service_name, "redis": redis_state}
+        return JSONResponse(body, status_code=code)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        registry = CollectorRegistry()
+        by_status = Gauge("redis_persist_tasks", "Tasks by status (all replicas)", ["status"], registry=registry)
+        pipe = services.redis.pipeline(transaction=False)
+        for status in TaskStatus:
+            pipe.zcard(keys.status_index(status.value))
+        for status, count in zip(TaskStatus, await pipe.execute(), strict=True):
+            by_status.labels(status.value).set(count)
+        running_here = Gauge("redis_persist_replica_running_tasks", "Tasks this replica runs now",
+                             ["replica"], registry=registry)
+        running_here.labels(settings.service_name).set(services.worker.running_count if services.worker else 0)
+        Gauge("redis_persist_replica_max_tasks", "Tasks this replica may run at once", ["replica"],
+              registry=registry).labels(settings.service_name).set(settings.max_tasks if services.worker else 0)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard(_request: Request) -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app

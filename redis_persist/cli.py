@@ -1,0 +1,128 @@
+"""`redis-persist serve` (API + worker) and `redis-persist worker` (worker only)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import redis
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from redis_persist import logs
+from redis_persist.core.errors import GraphLoadError
+from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError
+from redis_persist.settings import Settings
+
+cli = typer.Typer(help="Run long-running LangGraph graphs as durable background tasks on Redis.",
+                  no_args_is_help=True, add_completion=False)
+log = logging.getLogger("redis_persist")
+REQUIRED_MODULES = {"search", "ReJSON"}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"redis-persist: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in error.errors()
+        )
+        _fail(f"invalid settings: {problems}", 2)
+        raise  # unreachable, for type checkers
+
+
+def _check_redis(url: str) -> None:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5, decode_responses=True)
+        client.ping()
+        modules = {m["name"] for m in client.module_list()}
+    except (redis.RedisError, ValueError, OSError) as error:
+        _fail(f"cannot reach Redis at {url}: {error}")
+    missing = REQUIRED_MODULES - modules
+    if missing:
+        _fail(f"Redis at {url} lacks the modules {sorted(missing)} that langgraph-checkpoint-redis needs "
+              "(use Redis 8, or unset REDIS_URL for the embedded server)")
+
+
+@contextmanager
+def _redis_for(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with a reachable Redis: REDIS_URL, or an embedded server started here."""
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
+        yield settings
+        return
+    embedded = EmbeddedRedis(settings.data_dir)
+    try:
+        embedded.start()
+    except EmbeddedRedisError as error:
+        _fail(str(error))
+    log.info("using embedded redis", extra={"url": embedded.url, "data_dir": str(embedded.data_dir)})
+    try:
+        yield settings.model_copy(update={"redis_url": embedded.url})
+    finally:
+        embedded.stop()
+
+
+def _build_app(settings: Settings, run_worker: bool):  # type: ignore[no-untyped-def]
+    from redis_persist.app import create_app
+
+    try:
+        return create_app(settings, run_worker=run_worker)
+    except GraphLoadError as error:
+        _fail(f"cannot load graphs: {error}", 2)
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Serve the API only; run no tasks here."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Start the API (and, unless --no-worker, a worker) on HOST:PORT."""
+    logs.configure(log_level.upper())
+    settings = _load_settings()
+    with _redis_for(settings) as ready:
+        app = _build_app(ready, run_worker=not no_worker)
+        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, ws_ping_interval=20)
+
+
+@cli.command()
+def worker(log_level: str = typer.Option("info", help="debug, info, warning or error.")) -> None:
+    """Run a worker only: claims and runs tasks, serves no HTTP."""
+    logs.configure(log_level.upper())
+    settings = _load_settings()
+    with _redis_for(settings) as ready:
+        from redis_persist.services import Services
+
+        try:
+            services = Services.build(ready, run_worker=True)
+        except GraphLoadError as error:
+            _fail(f"cannot load graphs: {error}", 2)
+        asyncio.run(_run_until_signalled(services))
+
+
+async def _run_until_signalled(services) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await services.start()
+    log.info("worker started", extra={"replica": services.settings.service_name})
+    try:
+        await stop.wait()
+    finally:
+        await services.stop()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,87 @@
+"""The Task record as the API shows it, built from its Redis hash."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis_persist.core.status import TaskStatus
+
+
+def _json_or_none(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task: what it runs, where it is, and who runs it."""
+
+    task_id: str
+    graph_name: str
+    status: TaskStatus
+    progress: float = 0.0
+    current_node: str | None = None
+    checkpoint: str | None = None
+    checkpoint_id: str | None = None
+    state: Any = None
+    interrupt: Any = None
+    error: str | None = None
+    attempts: int = 0
+    owner: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    initial_state: dict[str, Any] = field(default_factory=dict)
+    completed_nodes: list[str] = field(default_factory=list)
+    is_pause_requested: bool = False
+    has_resume_input: bool = False
+    resume_input: Any = None
+    seq: int = 0
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Task:
+        """Build a Task from the strings stored in its Redis hash."""
+        return cls(
+            task_id=raw["task_id"],
+            graph_name=raw["graph_name"],
+            status=TaskStatus(raw["status"]),
+            progress=float(raw.get("progress") or 0),
+            current_node=raw.get("current_node") or None,
+            checkpoint=raw.get("checkpoint") or None,
+            checkpoint_id=raw.get("checkpoint_id") or None,
+            state=_json_or_none(raw.get("state")),
+            interrupt=_json_or_none(raw.get("interrupt")),
+            error=raw.get("error") or None,
+            attempts=int(raw.get("attempts") or 0),
+            owner=raw.get("owner") or None,
+            created_at=raw.get("created_at", ""),
+            updated_at=raw.get("updated_at", ""),
+            initial_state=_json_or_none(raw.get("initial_state")) or {},
+            completed_nodes=_json_or_none(raw.get("completed_nodes")) or [],
+            is_pause_requested=raw.get("pause_requested") == "1",
+            has_resume_input="resume_input" in raw,
+            resume_input=_json_or_none(raw.get("resume_input")),
+            seq=int(raw.get("seq") or 0),
+        )
+
+    def public(self, node: str) -> dict[str, Any]:
+        """The task as SPEC.md shows it; `node` is the replica serving the response."""
+        return {
+            "task_id": self.task_id,
+            "graph_name": self.graph_name,
+            "status": self.status.value,
+            "progress": round(self.progress, 2),
+            "current_node": self.current_node,
+            "checkpoint": self.checkpoint,
+            "checkpoint_id": self.checkpoint_id,
+            "state": self.state,
+            "interrupt": self.interrupt,
+            "error": self.error,
+            "attempts": self.attempts,
+            "owner": self.owner,
+            "node": node,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "completed_nodes": self.completed_nodes,
+            "pause_requested": self.is_pause_requested,
+        }

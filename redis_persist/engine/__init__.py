@@ -1,0 +1,1 @@
+"""Runs graphs and controls tasks; knows nothing of HTTP."""

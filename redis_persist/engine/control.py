@@ -1,0 +1,132 @@
+"""TaskControl: execute, pause, resume, cancel, answer, delete — the one entry point for REST, WebSocket and CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from redis_persist.core.errors import IllegalTransition, InvalidRequest, StateTooLarge
+from redis_persist.core.status import FINAL_STATUSES, TaskStatus
+from redis_persist.core.task import Task
+from redis_persist.engine.graphs import GraphRegistry
+from redis_persist.store.events import EventLog, make_event
+from redis_persist.store.tasks import TaskStore
+
+S = TaskStatus
+NO_INPUT = object()  # resume called without an "input" key (None is a valid answer)
+DELETABLE = frozenset(S) - {S.QUEUED, S.RUNNING}
+
+
+def _user_channels(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    # LangGraph keeps routing channels (branch:to:x, __start__) beside the state itself.
+    values = checkpoint.get("channel_values", {})
+    return {k: v for k, v in values.items() if not k.startswith(("branch:", "__"))}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a control call did: the status now and a sentence for the user."""
+
+    status: TaskStatus
+    message: str
+    checkpoint: str | None = None
+
+
+class TaskControl:
+    """Validates requests and turns them into store calls; raises domain errors only."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        events: EventLog,
+        graphs: GraphRegistry,
+        checkpointer: BaseCheckpointSaver,
+        max_initial_state_bytes: int,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.graphs = graphs
+        self._checkpointer = checkpointer
+        self._max_state_bytes = max_initial_state_bytes
+
+    async def execute(
+        self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None
+    ) -> tuple[Task, bool]:
+        """Create a queued task (idempotent with a client task_id); returns (task, created)."""
+        self.graphs.get(graph_name)
+        encoded = json.dumps(initial_state, sort_keys=True, separators=(",", ":"))
+        if len(encoded.encode()) > self._max_state_bytes:
+            raise StateTooLarge(len(encoded.encode()), self._max_state_bytes)
+        request_hash = hashlib.sha256(f"{graph_name}\n{encoded}".encode()).hexdigest()
+        return await self.store.create(task_id or uuid.uuid4().hex, graph_name, initial_state, request_hash)
+
+    async def get(self, task_id: str) -> Task:
+        return await self.store.get(task_id)
+
+    async def pause(self, task_id: str) -> Outcome:
+        """Pause now if queued; if running, at the next node boundary."""
+        status = await self.store.request_pause(task_id)
+        task = await self.store.get(task_id)
+        if status == S.PAUSED:
+            return Outcome(S.PAUSED, "Task paused", task.checkpoint)
+        node = f" {task.current_node!r}" if task.current_node else ""
+        return Outcome(status, f"Pause requested: the task pauses when the running node{node} completes",
+                       task.checkpoint)
+
+    async def resume(self, task_id: str, answer: Any = NO_INPUT) -> Outcome:
+        """Queue a paused or failed task again, or answer a task waiting for input."""
+        task = await self.store.get(task_id)
+        if task.status == S.WAITING_INPUT:
+            if answer is NO_INPUT:
+                raise InvalidRequest('This task waits for input: resume it with {"input": ...}')
+            await self.store.transition(
+                task_id, S.QUEUED, sources={S.WAITING_INPUT}, enqueue=True,
+                fields={"resume_input": json.dumps(answer)}, drop=["pause_requested"],
+                events=[make_event("input_received", task_id, input=answer)], action="answer",
+            )
+            return Outcome(S.QUEUED, "Input accepted; the task continues from its last checkpoint", task.checkpoint)
+        if answer is not NO_INPUT:
+            raise IllegalTransition(task.status.value, S.QUEUED.value, "answer: the task is not waiting for input")
+        await self.store.transition(
+            task_id, S.QUEUED, sources={S.PAUSED, S.FAILED}, enqueue=True,
+            drop=["pause_requested", "error"], action="resume",
+        )
+        return Outcome(S.QUEUED, "Task resumed from its last checkpoint", task.checkpoint)
+
+    async def cancel(self, task_id: str) -> Outcome:
+        """Cancel now; a running node is stopped at once."""
+        await self.store.transition(
+            task_id, S.CANCELLED, release_lease=True, drop=["pause_requested", "current_node"], action="cancel"
+        )
+        return Outcome(S.CANCELLED, "Task cancelled")
+
+    async def delete(self, task_id: str) -> None:
+        """Remove a task that is not queued or running, with its events and checkpoints."""
+        await self.store.delete(task_id, DELETABLE)
+        await self._checkpointer.adelete_thread(task_id)
+
+    async def history(self, task_id: str, limit: int) -> list[dict[str, Any]]:
+        """The task's checkpoints, newest first."""
+        await self.store.get(task_id)
+        config = {"configurable": {"thread_id": task_id}}
+        history = []
+        async for item in self._checkpointer.alist(config, limit=limit):
+            parent = (item.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+            history.append({
+                "checkpoint_id": item.config["configurable"]["checkpoint_id"],
+                "parent_checkpoint_id": parent,
+                "step": item.metadata.get("step"),
+                "source": item.metadata.get("source"),
+                "created_at": item.checkpoint.get("ts"),
+                "values": json.loads(json.dumps(_user_channels(item.checkpoint), default=str)),
+            })
+        return history
+
+    @staticmethod
+    def is_final(task: Task) -> bool:
+        return task.status in FINAL_STATUSES

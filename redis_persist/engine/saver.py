@@ -1,0 +1,40 @@
+"""The Redis checkpointer, fenced: a replica that lost a task's lease cannot write its checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+from redis.asyncio import Redis
+
+from redis_persist.core.errors import LeaseLost
+from redis_persist.store import keys
+
+
+class FencedRedisSaver(AsyncRedisSaver):
+    """AsyncRedisSaver whose writes first check that this replica still holds the task's lease.
+
+    `token_for(thread_id)` returns the fencing token this process holds, or None.
+    A process without a worker (API only) passes a function that always returns None
+    and so can read checkpoints but never write them.
+    """
+
+    def __init__(self, redis_client: Redis, lease_client: Redis, token_for: Callable[[str], str | None]) -> None:
+        super().__init__(redis_client=redis_client)
+        self._token_for = token_for
+        self._lease_client = lease_client  # decodes responses; the saver's own client does not
+
+    async def _check_lease(self, config: dict[str, Any]) -> None:
+        thread_id = config["configurable"]["thread_id"]
+        token = self._token_for(thread_id)
+        if token is None or await self._lease_client.get(keys.lease(thread_id)) != token:
+            raise LeaseLost(thread_id)
+
+    async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
+        await self._check_lease(config)
+        return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]
+        await self._check_lease(config)
+        return await super().aput_writes(config, writes, task_id, task_path)

@@ -1,0 +1,177 @@
+"""Worker: claim queued tasks, run at most max_tasks at once, keep leases, re-queue orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
+from redis_persist.core.status import TaskStatus
+from redis_persist.engine.runner import TaskRunner
+from redis_persist.store import keys
+from redis_persist.store.leases import LeaseKeeper
+from redis_persist.store.queue import WorkQueue
+from redis_persist.store.tasks import TaskStore
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class Worker:
+    """One replica's worker. Owns its loops, its concurrency limit and its leases."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        store: TaskStore,
+        runner: TaskRunner,
+        keeper: LeaseKeeper,
+        replica: str,
+        max_tasks: int,
+        lease_ttl_seconds: float,
+    ) -> None:
+        self._redis = redis
+        self._store = store
+        self._runner = runner
+        self._keeper = keeper
+        self._replica = replica
+        self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}")
+        self._max_tasks = max_tasks
+        self._lease_ttl = lease_ttl_seconds
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    def on_lease_lost(self, task_id: str) -> None:
+        """Called from the lease thread: stop the task at once, it is someone else's now."""
+        loop = self._loop
+        loop.call_soon_threadsafe(self._stop_task, task_id)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._queue.ensure_group()
+        self._keeper.start()
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="claim"),
+            asyncio.create_task(self._sweep_loop(), name="sweep"),
+            asyncio.create_task(self._control_loop(), name="control"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming, stop running tasks and hand them back to the queue at once."""
+        for loop_task in self._loops:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        handover = {task_id: self._keeper.token(task_id) for task_id in self._running}
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        for task_id, token in handover.items():
+            if token is None:
+                continue
+            try:
+                await self._store.transition(
+                    task_id, TaskStatus.QUEUED, token=token, sources={TaskStatus.RUNNING},
+                    enqueue=True, release_lease=True, drop=["current_node"],
+                    status_fields={"reason": f"replica {self._replica} stopped; re-queued from the last checkpoint"},
+                )
+            except (LeaseLost, IllegalTransition, TaskNotFound, RedisError) as error:
+                log.info("no handover", extra={"task_id": task_id, "error": str(error)})
+        self._keeper.stop()
+
+    def _stop_task(self, task_id: str) -> None:
+        task = self._running.get(task_id)
+        if task is not None:
+            task.cancel()
+
+    async def _claim_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            free = self._max_tasks - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                messages = await self._queue.read(count=free, block_ms=1000)
+                for message_id, task_id in messages:
+                    await self._claim(message_id, task_id)
+                backoff = 0.1
+            except RedisError as error:
+                log.warning("claim loop: redis error, retrying", extra={"replica": self._replica, "error": str(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await self._ensure_group_quietly()
+
+    async def _ensure_group_quietly(self) -> None:
+        try:
+            await self._queue.ensure_group()  # a restarted Redis without AOF has lost the group
+        except RedisError:
+            pass
+
+    async def _claim(self, message_id: str, task_id: str) -> None:
+        if task_id in self._running:
+            await self._queue.ack(message_id)
+            return
+        token = await self._store.claim(task_id, self._replica, self._keeper.ttl_ms)
+        await self._queue.ack(message_id)
+        if token is None:
+            return
+        self._keeper.hold(task_id, token)
+        log.info("claimed", extra={"task_id": task_id, "replica": self._replica})
+        task = asyncio.create_task(self._runner.run(task_id, token), name=f"task-{task_id}")
+        self._running[task_id] = task
+        task.add_done_callback(lambda _t, tid=task_id: self._forget(tid))
+
+    def _forget(self, task_id: str) -> None:
+        self._running.pop(task_id, None)
+        self._keeper.drop(task_id)
+        self._slot_freed.set()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ttl / 3 * random.uniform(0.8, 1.2))
+            try:
+                await self._sweep()
+            except RedisError as error:
+                log.warning("sweep: redis error", extra={"replica": self._replica, "error": str(error)})
+
+    async def _sweep(self) -> None:
+        for task_id in await self._store.running_ids():
+            if task_id not in self._running and await self._store.requeue_if_orphaned(task_id):
+                log.info("re-queued orphan", extra={"task_id": task_id, "replica": self._replica})
+        free = self._max_tasks - len(self._running)
+        if free > 0:
+            for message_id, task_id in await self._queue.reclaim_stale(int(self._lease_ttl * 2000), free):
+                await self._claim(message_id, task_id)
+        await self._queue.trim_delivered()
+
+    async def _control_loop(self) -> None:
+        """Stop a task at once when someone else ended it (cancel); pauses wait for a boundary."""
+        backoff = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.CONTROL_CHANNEL)
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message["type"] != "message":
+                        continue
+                    task_id = message["data"]
+                    if task_id in self._running and await self._store.status_of(task_id) != TaskStatus.RUNNING:
+                        self._stop_task(task_id)
+            except RedisError as error:
+                log.warning("control loop: redis error", extra={"replica": self._replica, "error": str(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            finally:
+                await pubsub.aclose()

@@ -1,0 +1,1 @@
+"""Everything that touches Redis: task records, events, the work queue, leases."""

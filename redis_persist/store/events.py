@@ -1,0 +1,49 @@
+"""EventLog: each task's ordered, replayable event log, one Redis Stream per task."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from redis_persist.store import keys
+
+
+def utc_now() -> str:
+    """Current time as ISO 8601 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_event(event_type: str, task_id: str, **fields: Any) -> str:
+    """One event as the JSON string stored in the stream (its id is the stream entry id)."""
+    return json.dumps({"type": event_type, "task_id": task_id, "ts": utc_now(), **fields}, default=str)
+
+
+def _decode(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {"id": entry_id, **json.loads(fields["e"])}
+
+
+def is_valid_event_id(value: str) -> bool:
+    """Whether `value` looks like a stream entry id (`ms-seq` or `ms`)."""
+    head, _, tail = value.partition("-")
+    return head.isdigit() and (tail == "" or tail.isdigit())
+
+
+class EventLog:
+    """Reads a task's events; appends happen inside the task scripts, atomically with status."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def read(self, task_id: str, after: str | None = None, count: int = 1000) -> list[dict[str, Any]]:
+        """Events with an id greater than `after` (all when None), oldest first."""
+        start = f"({after}" if after else "-"
+        entries = await self._redis.xrange(keys.events(task_id), min=start, max="+", count=count)
+        return [_decode(entry_id, fields) for entry_id, fields in entries]
+
+    async def wait(self, task_id: str, after: str, block_ms: int) -> list[dict[str, Any]]:
+        """Block up to `block_ms` for events after `after` ("0" for all); [] on timeout."""
+        reply = await self._redis.xread({keys.events(task_id): after}, block=block_ms, count=500)
+        return [_decode(entry_id, fields) for _, entries in reply for entry_id, fields in entries]

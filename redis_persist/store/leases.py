@@ -1,0 +1,111 @@
+"""LeaseKeeper: renews this replica's task leases from its own thread.
+
+A thread, not an asyncio task, so that a node blocking the event loop cannot
+starve renewal: a live replica keeps its leases however long a node runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from redis_persist.store import keys, scripts
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    """Holds (task id -> fencing token) for the tasks this replica runs and keeps them alive."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        replica: str,
+        lease_ttl_seconds: float,
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self._client = redis.Redis.from_url(
+            redis_url, decode_responses=True, socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=2
+        )
+        self._renew = self._client.register_script(scripts.RENEW_LEASES)
+        self._replica = replica
+        self._ttl = lease_ttl_seconds
+        self._on_lost = on_lost
+        self._held: dict[str, tuple[str, float]] = {}  # task id -> (token, last renewal, monotonic)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-keeper-{replica}", daemon=True)
+
+    @property
+    def ttl_ms(self) -> int:
+        return int(self._ttl * 1000)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._ttl)
+        self._client.close()
+
+    def hold(self, task_id: str, token: str) -> None:
+        """Start renewing the lease a claim just took."""
+        with self._lock:
+            self._held[task_id] = (token, time.monotonic())
+
+    def drop(self, task_id: str) -> None:
+        """Stop renewing (the task left running, or this replica stopped it)."""
+        with self._lock:
+            self._held.pop(task_id, None)
+
+    def token(self, task_id: str) -> str | None:
+        """The fencing token this replica holds for the task, if any."""
+        with self._lock:
+            held = self._held.get(task_id)
+        return held[0] if held else None
+
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _run(self) -> None:
+        interval = self._ttl / 3
+        while not self._stop.wait(interval):
+            self._renew_all()
+
+    def _renew_all(self) -> None:
+        with self._lock:
+            snapshot = dict(self._held)
+        try:
+            self._client.set(keys.REPLICA + self._replica, str(time.time()), px=self.ttl_ms)
+            if not snapshot:
+                return
+            args: list[str | int] = [self.ttl_ms]
+            for task_id, (token, _) in snapshot.items():
+                args += [task_id, token]
+            held = self._renew(args=args)
+        except redis.RedisError as error:
+            # Redis unreachable: a lease we could not renew in time may already be someone else's.
+            now = time.monotonic()
+            log.warning("lease renewal failed", extra={"replica": self._replica, "error": str(error)})
+            for task_id, (_, renewed_at) in snapshot.items():
+                if now - renewed_at > self._ttl:
+                    self._lose(task_id)
+            return
+        now = time.monotonic()
+        for (task_id, (token, _)), still_held in zip(snapshot.items(), held, strict=True):
+            if still_held:
+                with self._lock:
+                    if task_id in self._held:
+                        self._held[task_id] = (token, now)
+            else:
+                self._lose(task_id)
+
+    def _lose(self, task_id: str) -> None:
+        self.drop(task_id)
+        log.warning("lease lost", extra={"task_id": task_id, "replica": self._replica})
+        self._on_lost(task_id)

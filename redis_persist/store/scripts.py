@@ -1,0 +1,197 @@
+"""Lua scripts: every change of a task's status is one atomic step on the Redis server.
+
+All scripts share PRELUDE; its `move()` is the only code that writes a task's status.
+Events arrive as ready-made JSON strings so Lua never re-encodes user data.
+"""
+
+from __future__ import annotations
+
+from redis_persist.store import keys
+
+PRELUDE = """
+local P = '%PREFIX%'
+local function task_key(id) return P .. 'task:' .. id end
+local function lease_key(id) return P .. 'lease:' .. id end
+local function listed(csv, value)
+  for item in string.gmatch(csv, '[^,]+') do
+    if item == value then return true end
+  end
+  return false
+end
+local function set_fields(key, fields_json)
+  local args = {}
+  for k, v in pairs(cjson.decode(fields_json)) do
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
+  if #args > 0 then redis.call('HSET', key, unpack(args)) end
+end
+local function del_fields(key, names_json)
+  local names = cjson.decode(names_json)
+  if #names > 0 then redis.call('HDEL', key, unpack(names)) end
+end
+local function append_events(id, events_json, maxlen)
+  local ids = {}
+  for _, ev in ipairs(cjson.decode(events_json)) do
+    ids[#ids + 1] = redis.call('XADD', P .. 'events:' .. id, 'MAXLEN', '~', maxlen, '*', 'e', ev)
+  end
+  return ids
+end
+-- The one place a status is written: record, status index, timestamp.
+local function move(id, from, to, ts)
+  local key = task_key(id)
+  local seq = redis.call('HGET', key, 'seq')
+  redis.call('HSET', key, 'status', to, 'updated_at', ts)
+  redis.call('ZREM', P .. 'idx:status:' .. from, id)
+  redis.call('ZADD', P .. 'idx:status:' .. to, seq, id)
+end
+local function enqueue(id)
+  redis.call('XADD', P .. 'queue', '*', 'task_id', id)
+end
+local function notify(id)
+  redis.call('PUBLISH', P .. 'control', id)
+end
+""".replace("%PREFIX%", keys.PREFIX)
+
+# ARGV: task_id, request_hash, fields_json, events_json, maxlen, graph_name
+CREATE = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+local existing = redis.call('HGET', key, 'request_hash')
+if existing then
+  if existing == ARGV[2] then return {'exists', redis.call('HGET', key, 'status')} end
+  return {'conflict', redis.call('HGET', key, 'status')}
+end
+local seq = redis.call('INCR', P .. 'seq')
+set_fields(key, ARGV[3])
+redis.call('HSET', key, 'seq', seq, 'request_hash', ARGV[2], 'status', 'queued')
+redis.call('ZADD', P .. 'idx:all', seq, id)
+redis.call('ZADD', P .. 'idx:status:queued', seq, id)
+redis.call('ZADD', P .. 'idx:graph:' .. ARGV[6], seq, id)
+append_events(id, ARGV[4], ARGV[5])
+enqueue(id)
+return {'created', 'queued'}
+"""
+
+# ARGV: task_id, target, allowed_csv, lease_token ('' = not a worker), fields_json,
+#       del_fields_json, events_json, maxlen, ts, enqueue ('1'/'0'), release_lease ('1'/'0')
+TRANSITION = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if not status then return {'missing', ''} end
+if ARGV[4] ~= '' and redis.call('GET', lease_key(id)) ~= ARGV[4] then
+  return {'lease_lost', status}
+end
+if not listed(ARGV[3], status) then return {'illegal', status} end
+move(id, status, ARGV[2], ARGV[9])
+set_fields(key, ARGV[5])
+del_fields(key, ARGV[6])
+append_events(id, ARGV[7], ARGV[8])
+if ARGV[10] == '1' then enqueue(id) end
+if ARGV[11] == '1' then redis.call('DEL', lease_key(id)) end
+notify(id)
+return {'ok', status}
+"""
+
+# ARGV: task_id, replica, lease_ttl_ms, ts, maxlen, running_events_json, paused_events_json
+# A task whose pause was requested while it was being handed out pauses instead of running.
+CLAIM = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if status ~= 'queued' then return {'skip', status or ''} end
+if redis.call('HGET', key, 'pause_requested') == '1' then
+  move(id, 'queued', 'paused', ARGV[4])
+  redis.call('HDEL', key, 'pause_requested', 'current_node')
+  append_events(id, ARGV[7], ARGV[5])
+  notify(id)
+  return {'skip', 'paused'}
+end
+local fence = redis.call('HINCRBY', key, 'fence', 1)
+local token = ARGV[2] .. ':' .. fence
+redis.call('SET', lease_key(id), token, 'PX', ARGV[3])
+move(id, 'queued', 'running', ARGV[4])
+redis.call('HSET', key, 'owner', ARGV[2])
+redis.call('HDEL', key, 'error', 'interrupt', 'current_node')
+redis.call('HINCRBY', key, 'attempts', 1)
+append_events(id, ARGV[6], ARGV[5])
+return {'ok', token}
+"""
+
+# ARGV: task_id, lease_token, fields_json, del_fields_json, events_json, maxlen, ts
+RECORD = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+if redis.call('GET', lease_key(id)) ~= ARGV[2] then return {'lease_lost'} end
+if redis.call('HGET', key, 'status') ~= 'running' then return {'lease_lost'} end
+set_fields(key, ARGV[3])
+del_fields(key, ARGV[4])
+redis.call('HSET', key, 'updated_at', ARGV[7])
+local ids = append_events(id, ARGV[5], ARGV[6])
+table.insert(ids, 1, 'ok')
+return ids
+"""
+
+# ARGV: task_id, at_once_csv, at_boundary_csv, ts, maxlen, events_json
+REQUEST_PAUSE = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if not status then return {'missing', ''} end
+if listed(ARGV[2], status) then
+  move(id, status, 'paused', ARGV[4])
+  append_events(id, ARGV[6], ARGV[5])
+  notify(id)
+  return {'paused', status}
+end
+if listed(ARGV[3], status) then
+  redis.call('HSET', key, 'pause_requested', '1', 'updated_at', ARGV[4])
+  notify(id)
+  return {'requested', status}
+end
+return {'illegal', status}
+"""
+
+# ARGV: task_id, ts, maxlen, events_json
+REQUEUE_ORPHAN = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+if redis.call('HGET', key, 'status') ~= 'running' then return 0 end
+if redis.call('EXISTS', lease_key(id)) == 1 then return 0 end
+move(id, 'running', 'queued', ARGV[2])
+redis.call('HDEL', key, 'current_node')
+append_events(id, ARGV[4], ARGV[3])
+enqueue(id)
+return 1
+"""
+
+# ARGV: lease_ttl_ms, then task_id, token pairs. Returns 1 per lease still held, else 0.
+RENEW_LEASES = PRELUDE + """
+local held = {}
+for i = 2, #ARGV, 2 do
+  local key = lease_key(ARGV[i])
+  if redis.call('GET', key) == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+    held[#held + 1] = 1
+  else
+    held[#held + 1] = 0
+  end
+end
+return held
+"""
+
+# ARGV: task_id, deletable_csv
+DELETE = PRELUDE + """
+local id = ARGV[1]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if not status then return {'missing', ''} end
+if not listed(ARGV[2], status) then return {'illegal', status} end
+local graph = redis.call('HGET', key, 'graph_name')
+redis.call('DEL', key, P .. 'events:' .. id, lease_key(id))
+redis.call('ZREM', P .. 'idx:all', id)
+redis.call('ZREM', P .. 'idx:status:' .. status, id)
+redis.call('ZREM', P .. 'idx:graph:' .. graph, id)
+return {'ok', status}
+"""

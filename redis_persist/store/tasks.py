@@ -1,0 +1,240 @@
+"""TaskStore: create, read, list and change tasks; every write is one atomic Lua script."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
+from redis_persist.core.status import TaskStatus, allowed_sources
+from redis_persist.core.task import Task
+from redis_persist.store import keys, scripts
+from redis_persist.store.events import make_event, utc_now
+
+S = TaskStatus
+
+
+def _csv(statuses: Iterable[TaskStatus]) -> str:
+    return ",".join(sorted(s.value for s in statuses))
+
+
+def _status_event(task_id: str, status: TaskStatus, **fields: Any) -> str:
+    return make_event("status", task_id, status=status.value, **fields)
+
+
+class TaskStore:
+    """The one door through which a task's record and status change."""
+
+    def __init__(self, redis: Redis, events_max_per_task: int) -> None:
+        self._redis = redis
+        self._maxlen = events_max_per_task
+        self._create = redis.register_script(scripts.CREATE)
+        self._transition = redis.register_script(scripts.TRANSITION)
+        self._claim = redis.register_script(scripts.CLAIM)
+        self._record = redis.register_script(scripts.RECORD)
+        self._request_pause = redis.register_script(scripts.REQUEST_PAUSE)
+        self._requeue_orphan = redis.register_script(scripts.REQUEUE_ORPHAN)
+        self._delete = redis.register_script(scripts.DELETE)
+
+    async def create(
+        self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str
+    ) -> tuple[Task, bool]:
+        """Store a new queued task and enqueue it; returns (task, created). Same id, other body: TaskConflict."""
+        now = utc_now()
+        fields = {
+            "task_id": task_id,
+            "graph_name": graph_name,
+            "initial_state": json.dumps(initial_state),
+            "progress": "0",
+            "attempts": "0",
+            "completed_nodes": "[]",
+            "created_at": now,
+            "updated_at": now,
+        }
+        events = [_status_event(task_id, S.QUEUED)]
+        outcome, _ = await self._create(
+            args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name]
+        )
+        if outcome == "conflict":
+            raise TaskConflict(f"Task {task_id!r} already exists with a different graph_name or initial_state")
+        return await self.get(task_id), outcome == "created"
+
+    async def get(self, task_id: str) -> Task:
+        """The task, or TaskNotFound."""
+        raw = await self._redis.hgetall(keys.task(task_id))
+        if not raw:
+            raise TaskNotFound(task_id)
+        return Task.from_hash(raw)
+
+    async def list(
+        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Task], str | None]:
+        """Newest first, at most `limit`; `cursor` continues after the previous page."""
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidRequest(f"Invalid cursor {cursor!r}")
+        if status is not None:
+            index = keys.status_index(status.value)
+        elif graph_name is not None:
+            index = keys.graph_index(graph_name)
+        else:
+            index = keys.INDEX_ALL
+        needs_graph_filter = status is not None and graph_name is not None
+        upper = f"({cursor}" if cursor else "+inf"
+        found: list[Task] = []
+        batch = max(limit, 50)
+        while len(found) < limit:
+            page = await self._redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
+            if not page:
+                return found, None
+            pipe = self._redis.pipeline(transaction=False)
+            for task_id, _ in page:
+                pipe.hgetall(keys.task(task_id))
+            for (task_id, score), raw in zip(page, await pipe.execute(), strict=True):
+                upper = f"({int(score)}"
+                if not raw or (needs_graph_filter and raw.get("graph_name") != graph_name):
+                    continue
+                found.append(Task.from_hash(raw))
+                if len(found) == limit:
+                    break
+            if len(page) < batch and len(found) < limit:
+                return found, None
+        last_seq = found[-1].seq
+        has_more = bool(await self._redis.zrevrangebyscore(index, f"({last_seq}", "-inf", start=0, num=1))
+        return found, str(last_seq) if has_more else None
+
+    async def transition(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        token: str = "",
+        fields: Mapping[str, str] | None = None,
+        drop: Iterable[str] = (),
+        events: Iterable[str] = (),
+        sources: Iterable[TaskStatus] | None = None,
+        enqueue: bool = False,
+        release_lease: bool = False,
+        action: str | None = None,
+        status_fields: Mapping[str, Any] | None = None,
+    ) -> TaskStatus:
+        """Move the task to `target` if the table allows it from its current status; returns that status.
+
+        `sources` may narrow the table's legal sources (never widen them). With `token`,
+        the move only happens while the caller still holds the task's lease.
+        """
+        legal = allowed_sources(target)
+        chosen = legal if sources is None else legal & frozenset(sources)
+        all_events = [_status_event(task_id, target, **(status_fields or {})), *events]
+        outcome, current = await self._transition(
+            args=[
+                task_id,
+                target.value,
+                _csv(chosen),
+                token,
+                json.dumps(dict(fields or {})),
+                json.dumps(list(drop)),
+                json.dumps(all_events),
+                self._maxlen,
+                utc_now(),
+                "1" if enqueue else "0",
+                "1" if release_lease else "0",
+            ]
+        )
+        if outcome == "missing":
+            raise TaskNotFound(task_id)
+        if outcome == "lease_lost":
+            raise LeaseLost(task_id)
+        if outcome == "illegal":
+            raise IllegalTransition(current, target.value, action)
+        return TaskStatus(current)
+
+    async def claim(self, task_id: str, replica: str, lease_ttl_ms: int) -> str | None:
+        """Move a queued task to running under a new lease; returns its fencing token, or None."""
+        outcome, token = await self._claim(
+            args=[
+                task_id,
+                replica,
+                lease_ttl_ms,
+                utc_now(),
+                self._maxlen,
+                json.dumps([_status_event(task_id, S.RUNNING, owner=replica)]),
+                json.dumps([
+                    _status_event(task_id, S.PAUSED),
+                    make_event("task_paused", task_id, reason="Paused by user", action_required="resume"),
+                ]),
+            ]
+        )
+        return token if outcome == "ok" else None
+
+    async def record(
+        self,
+        task_id: str,
+        token: str,
+        fields: Mapping[str, str] | None = None,
+        drop: Iterable[str] = (),
+        events: Iterable[str] = (),
+    ) -> list[str]:
+        """Write a running task's progress and events while holding its lease; returns event ids."""
+        reply = await self._record(
+            args=[
+                task_id,
+                token,
+                json.dumps(dict(fields or {})),
+                json.dumps(list(drop)),
+                json.dumps(list(events)),
+                self._maxlen,
+                utc_now(),
+            ]
+        )
+        if reply[0] != "ok":
+            raise LeaseLost(task_id)
+        return reply[1:]
+
+    async def request_pause(self, task_id: str) -> TaskStatus:
+        """Pause a queued task now, or flag a running one to pause at its next node boundary.
+
+        Returns the status the task is in after the call.
+        """
+        deferred = {S.RUNNING}
+        at_once = allowed_sources(S.PAUSED) - deferred
+        events = [
+            _status_event(task_id, S.PAUSED),
+            make_event("task_paused", task_id, reason="Paused by user", action_required="resume"),
+        ]
+        outcome, current = await self._request_pause(
+            args=[task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events)]
+        )
+        if outcome == "missing":
+            raise TaskNotFound(task_id)
+        if outcome == "illegal":
+            raise IllegalTransition(current, S.PAUSED.value, "pause")
+        return S.PAUSED if outcome == "paused" else S(current)
+
+    async def is_pause_requested(self, task_id: str) -> bool:
+        """Whether a pause waits for the task's next node boundary."""
+        return await self._redis.hget(keys.task(task_id), "pause_requested") == "1"
+
+    async def status_of(self, task_id: str) -> TaskStatus | None:
+        """The task's status, or None if it does not exist."""
+        raw = await self._redis.hget(keys.task(task_id), "status")
+        return TaskStatus(raw) if raw else None
+
+    async def running_ids(self) -> list[str]:
+        """Ids of every task whose status is running."""
+        return await self._redis.zrange(keys.status_index(S.RUNNING.value), 0, -1)
+
+    async def requeue_if_orphaned(self, task_id: str) -> bool:
+        """Hand a running task out again if its lease has expired (its replica is gone)."""
+        events = [_status_event(task_id, S.QUEUED, reason="replica lost; re-queued from the last checkpoint")]
+        return bool(await self._requeue_orphan(args=[task_id, utc_now(), self._maxlen, json.dumps(events)]))
+
+    async def delete(self, task_id: str, deletable: Iterable[TaskStatus]) -> None:
+        """Remove the task record, its events and index entries if its status is deletable."""
+        outcome, current = await self._delete(args=[task_id, _csv(deletable)])
+        if outcome == "missing":
+            raise TaskNotFound(task_id)
+        if outcome == "illegal":
+            raise IllegalTransition(current, "deleted", "delete")
