@@ -84,7 +84,7 @@ class TaskRunner:
                             current_node = name
                             await self._store.record(
                                 task_id, token, fields={"current_node": name},
-                                events=[make_event("node_started", task_id, node=name)],
+                                events=[make_event("node_started", task_id, node=name, replica=self._replica)],
                             )
                     elif mode == "custom":
                         await self._report_progress(task_id, token, current_node, chunk, len(completed), total)
@@ -160,7 +160,7 @@ class TaskRunner:
             drop = ["resume_input", "interrupt"]
             events = [
                 make_event("node_completed", task_id, node=node, progress=round(progress, 2),
-                           checkpoint_id=fields["checkpoint_id"])
+                           checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
         await self._store.record(task_id, token, fields=fields, drop=drop, events=events)

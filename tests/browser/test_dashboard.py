@@ -1,0 +1,260 @@
+"""The web dashboard in a real browser against a real service: start, watch, pause/resume, answer, cancel."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import Counter
+from urllib.parse import unquote
+
+from playwright.sync_api import Page, expect
+
+DATA_PIPELINE_NODES = ["fetch", "transform", "validate", "save"]
+
+# Records every aria-valuenow the task view's progress bar takes, to check it only moves forward.
+RECORD_PROGRESS_JS = """() => {
+  const bar = document.querySelector('[data-testid="progress-bar"]');
+  window.__progressSeen = [Number(bar.getAttribute('aria-valuenow'))];
+  new MutationObserver(() => window.__progressSeen.push(Number(bar.getAttribute('aria-valuenow'))))
+    .observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+}"""
+
+# Records every state the connection indicator passes through (installed before the page loads).
+RECORD_CONNECTION_STATES_JS = """
+window.__connectionStates = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const node = document.querySelector('[data-testid="connection-state"]');
+  new MutationObserver(() => window.__connectionStates.push(node.dataset.state))
+    .observe(node, { attributes: true, attributeFilter: ['data-state'] });
+});
+"""
+
+
+def start_task(page: Page, graph: str, initial_state: dict) -> str:
+    """Start a task through the form; returns its id once the task view is open."""
+    page.goto("/")
+    select = page.get_by_test_id("graph-select")
+    expect(select.locator(f'option[value="{graph}"]')).to_have_count(1)
+    select.select_option(graph)
+    page.get_by_test_id("initial-state").fill(json.dumps(initial_state))
+    page.get_by_test_id("start-button").click()
+    page.wait_for_url(re.compile(r".*#/tasks/[^/]+$"))
+    task_id = unquote(page.url.rsplit("#/tasks/", 1)[1])
+    expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+    return task_id
+
+
+def expect_status(page: Page, status: str) -> None:
+    expect(page.get_by_test_id("task-status")).to_have_text(status)
+
+
+def expect_controls(page: Page, *, pause: bool, resume: bool, cancel: bool) -> None:
+    for name, enabled in (("pause", pause), ("resume", resume), ("cancel", cancel)):
+        button = page.get_by_test_id(f"{name}-button")
+        if enabled:
+            expect(button).to_be_enabled()
+        else:
+            expect(button).to_be_disabled()
+
+
+def node_completed_counts(page: Page) -> Counter:
+    nodes = page.get_by_test_id("event-log").locator('[data-type="node_completed"]').evaluate_all(
+        "items => items.map(item => item.dataset.node)")
+    return Counter(nodes)
+
+
+def event_ids(page: Page) -> list[str]:
+    return page.get_by_test_id("event-log").locator("[data-event-id]").evaluate_all(
+        "items => items.map(item => item.dataset.eventId)")
+
+
+def task_count(page: Page) -> int:
+    return len(page.request.get("/api/tasks?limit=500").json()["tasks"])
+
+
+def test_form_rejects_invalid_initial_state(page: Page, shoot) -> None:
+    page.goto("/")
+    expect(page.get_by_test_id("graph-select").locator('option[value="data_pipeline"]')).to_have_count(1)
+    tasks_before = task_count(page)
+    state = page.get_by_test_id("initial-state")
+    error = page.get_by_test_id("form-error")
+
+    state.fill("{not json")
+    page.get_by_test_id("start-button").click()
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("not valid JSON")
+    expect(state).to_have_attribute("aria-invalid", "true")
+    shoot("invalid-json")
+
+    state.fill("[1, 2]")
+    page.get_by_test_id("start-button").click()
+    expect(error).to_contain_text("must be a JSON object")
+
+    state.fill('{"step_seconds": 0}')
+    page.get_by_test_id("task-id-input").fill("bad id!")
+    page.get_by_test_id("start-button").click()
+    expect(error).to_contain_text("Task id")
+
+    # Nothing was submitted: still on the list, no task was created.
+    assert "#/tasks/" not in page.url
+    assert task_count(page) == tasks_before
+
+
+def test_form_shows_server_errors(page: Page, shoot) -> None:
+    task_id = f"browser-{uuid.uuid4().hex[:12]}"
+    page.goto("/")
+    expect(page.get_by_test_id("graph-select").locator('option[value="data_pipeline"]')).to_have_count(1)
+    page.get_by_test_id("initial-state").fill('{"step_seconds": 0}')
+    page.get_by_test_id("task-id-input").fill(task_id)
+    page.get_by_test_id("start-button").click()
+    expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+
+    # The same client task id with a different body is a conflict (409), shown as the server said it.
+    page.get_by_test_id("back-link").click()
+    page.get_by_test_id("initial-state").fill('{"step_seconds": 0, "other": true}')
+    page.get_by_test_id("task-id-input").fill(task_id)
+    page.get_by_test_id("start-button").click()
+    error = page.get_by_test_id("form-error")
+    expect(error).to_contain_text("409")
+    assert "#/tasks/" not in page.url
+    shoot("server-error")
+
+
+def test_progress_advances_to_completed(page: Page, shoot) -> None:
+    task_id = start_task(page, "data_pipeline", {"step_seconds": 1.0})
+    page.evaluate(RECORD_PROGRESS_JS)
+    bar = page.get_by_test_id("progress-bar")
+    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "connected")
+
+    # Mid-run: the first node is done, the bar has moved but is not full, later nodes are ahead.
+    expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "done")
+    expect(bar).not_to_have_attribute("aria-valuenow", "0")
+    assert 0 < int(bar.get_attribute("aria-valuenow")) < 100
+    expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
+    shoot("running")
+
+    expect_status(page, "completed")
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    for node in DATA_PIPELINE_NODES:
+        expect(page.get_by_test_id(f"node-{node}")).to_have_attribute("data-state", "done")
+    expect_controls(page, pause=False, resume=False, cancel=False)
+    expect(page.get_by_test_id("event-log").locator('[data-type="status"]').last).to_contain_text("completed")
+    assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
+    ids = event_ids(page)
+    assert len(ids) == len(set(ids)), "an event was shown twice"
+    shoot("completed")
+
+    seen = page.evaluate("window.__progressSeen")
+    assert seen == sorted(seen), f"progress went backwards: {seen}"
+    assert len({value for value in seen if 0 < value < 100}) >= 2, f"progress did not advance step by step: {seen}"
+
+    # Back on the list, the row shows the finished task.
+    page.get_by_test_id("back-link").click()
+    row = page.locator(f'[data-testid="task-row"][data-task-id="{task_id}"]')
+    expect(row).to_have_attribute("data-status", "completed")
+    expect(row.get_by_test_id("row-status")).to_have_text("completed")
+    expect(row.get_by_test_id("row-progress")).to_have_attribute("aria-valuenow", "100")
+    shoot("list")
+
+    # A click on the row opens the task again, and a reload keeps it open.
+    row.click()
+    expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+    page.reload()
+    expect(page.get_by_test_id("task-id")).to_have_text(task_id)
+    expect_status(page, "completed")
+
+
+def test_pause_and_resume(page: Page, shoot) -> None:
+    start_task(page, "data_pipeline", {"step_seconds": 1.5})
+    expect_status(page, "running")
+    expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "running")
+    expect_controls(page, pause=True, resume=False, cancel=True)
+
+    page.get_by_test_id("pause-button").click()
+    # Pause lands at the next node boundary.
+    expect_status(page, "paused")
+    expect_controls(page, pause=False, resume=True, cancel=True)
+    expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
+    expect(page.get_by_test_id("event-log").locator('[data-type="task_paused"]')).to_have_count(1)
+    shoot("paused")
+
+    page.get_by_test_id("resume-button").click()
+    expect_status(page, "completed")
+    for node in DATA_PIPELINE_NODES:
+        expect(page.get_by_test_id(f"node-{node}")).to_have_attribute("data-state", "done")
+    # A completed node never runs again after pause/resume.
+    assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
+    shoot("resumed-completed")
+
+
+def test_answer_approval_then_complete(page: Page, shoot) -> None:
+    start_task(page, "data_pipeline", {"require_approval": True, "step_seconds": 0.3})
+    expect_status(page, "waiting_input")
+    panel = page.get_by_test_id("answer-panel")
+    expect(panel).to_be_visible()
+    payload = page.get_by_test_id("interrupt-payload")
+    expect(payload).to_contain_text("Approve")
+    expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "done")
+    expect(page.get_by_test_id("node-transform")).to_have_attribute("data-state", "done")
+    expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
+    # waiting_input is resumed through the answer form, not the resume button.
+    expect_controls(page, pause=False, resume=False, cancel=True)
+    shoot("waiting-input")
+
+    page.get_by_test_id("answer-button").click()
+    expect(page.get_by_test_id("answer-error")).to_contain_text("Type an answer")
+
+    page.get_by_test_id("answer-input").fill('{"approved": true, "by": "browser test"}')
+    page.get_by_test_id("answer-button").click()
+    expect_status(page, "completed")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "done")
+    expect(page.get_by_test_id("task-state")).to_contain_text("browser test")
+    shoot("answered-completed")
+
+
+def test_cancel(page: Page, shoot) -> None:
+    start_task(page, "data_pipeline", {"step_seconds": 2.0})
+    expect_status(page, "running")
+    page.get_by_test_id("cancel-button").click()
+    expect_status(page, "cancelled")
+    expect_controls(page, pause=False, resume=False, cancel=False)
+    expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
+    expect(page.get_by_test_id("event-log").locator('[data-type="status"]').last).to_contain_text("cancelled")
+    shoot("cancelled")
+
+
+def test_reconnects_after_last_event_without_gaps_or_doubles(page: Page) -> None:
+    """The server side of the first WebSocket drops mid-run; the page reconnects with ?after=<last id>."""
+    urls: list[str] = []
+
+    def route(ws) -> None:
+        urls.append(ws.url)
+        server = ws.connect_to_server()
+        if len(urls) > 1:
+            return  # later connections pass straight through
+        forwarded = 0
+
+        def from_server(message) -> None:
+            nonlocal forwarded
+            ws.send(message)
+            if '"id"' in message:
+                forwarded += 1
+                if forwarded == 3:
+                    ws.close(code=1012, reason="test: connection dropped")
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws/tasks/.*"), route)
+    page.add_init_script(RECORD_CONNECTION_STATES_JS)
+    start_task(page, "data_pipeline", {"step_seconds": 0.7})
+    expect_status(page, "completed")
+    assert "reconnecting" in page.evaluate("window.__connectionStates")
+
+    assert len(urls) >= 2, urls
+    assert "after=" not in urls[0]
+    assert "after=" in urls[1], urls
+    ids = event_ids(page)
+    assert len(ids) == len(set(ids)), f"an event was shown twice: {ids}"
+    assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
