@@ -36,28 +36,41 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, service) -> Iterator[Page]:
-    """A page on the running service; fails the test if the page raised a JavaScript error."""
-    context = browser.new_context(base_url=service.url, viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
+def open_page(browser: Browser) -> Iterator[Callable[[str], Page]]:
+    """open_page(base_url) -> a fresh page; the test fails if any page raised a JavaScript error."""
+    contexts = []
     page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    yield page
-    context.close()
+
+    def open_(base_url: str) -> Page:
+        context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 860})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        return page
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield open_
+    for context in contexts:
+        context.close()
     assert not page_errors, f"JavaScript errors on the page: {page_errors}"
 
 
 @pytest.fixture
-def shoot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
-    """shoot("step") saves a full-page screenshot as screenshots/<test>-<n>-<step>.png."""
+def page(open_page: Callable[[str], Page], service) -> Page:
+    """A page on the standard service (built-in graphs)."""
+    return open_page(service.url)
+
+
+@pytest.fixture
+def shoot(browser: Browser, request: pytest.FixtureRequest) -> Callable[..., Path]:
+    """shoot(page, "step") saves a full-page screenshot as screenshots/<test>-<n>-<step>.png."""
     SCREENSHOTS.mkdir(exist_ok=True)
     (SCREENSHOTS / ".gitignore").write_text("*\n")
     test_name = re.sub(r"[^A-Za-z0-9_-]+", "_", request.node.name)
     counter = iter(range(1, 100))
 
-    def take(step: str) -> Path:
+    def take(page: Page, step: str) -> Path:
         path = SCREENSHOTS / f"{test_name}-{next(counter):02d}-{step}.png"
         page.screenshot(path=str(path), full_page=True)
         return path

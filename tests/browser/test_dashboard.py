@@ -10,6 +10,8 @@ from urllib.parse import unquote
 
 from playwright.sync_api import Page, expect
 
+from tests.support import TEST_GRAPHS_DIR
+
 DATA_PIPELINE_NODES = ["fetch", "transform", "validate", "save"]
 
 # Records every aria-valuenow the task view's progress bar takes, to check it only moves forward.
@@ -85,7 +87,7 @@ def test_form_rejects_invalid_initial_state(page: Page, shoot) -> None:
     expect(error).to_be_visible()
     expect(error).to_contain_text("not valid JSON")
     expect(state).to_have_attribute("aria-invalid", "true")
-    shoot("invalid-json")
+    shoot(page, "invalid-json")
 
     state.fill("[1, 2]")
     page.get_by_test_id("start-button").click()
@@ -118,7 +120,7 @@ def test_form_shows_server_errors(page: Page, shoot) -> None:
     error = page.get_by_test_id("form-error")
     expect(error).to_contain_text("409")
     assert "#/tasks/" not in page.url
-    shoot("server-error")
+    shoot(page, "server-error")
 
 
 def test_progress_advances_to_completed(page: Page, shoot) -> None:
@@ -132,7 +134,7 @@ def test_progress_advances_to_completed(page: Page, shoot) -> None:
     expect(bar).not_to_have_attribute("aria-valuenow", "0")
     assert 0 < int(bar.get_attribute("aria-valuenow")) < 100
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
-    shoot("running")
+    shoot(page, "running")
 
     expect_status(page, "completed")
     expect(bar).to_have_attribute("aria-valuenow", "100")
@@ -143,7 +145,7 @@ def test_progress_advances_to_completed(page: Page, shoot) -> None:
     assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
     ids = event_ids(page)
     assert len(ids) == len(set(ids)), "an event was shown twice"
-    shoot("completed")
+    shoot(page, "completed")
 
     seen = page.evaluate("window.__progressSeen")
     assert seen == sorted(seen), f"progress went backwards: {seen}"
@@ -155,7 +157,7 @@ def test_progress_advances_to_completed(page: Page, shoot) -> None:
     expect(row).to_have_attribute("data-status", "completed")
     expect(row.get_by_test_id("row-status")).to_have_text("completed")
     expect(row.get_by_test_id("row-progress")).to_have_attribute("aria-valuenow", "100")
-    shoot("list")
+    shoot(page, "list")
 
     # A click on the row opens the task again, and a reload keeps it open.
     row.click()
@@ -177,7 +179,7 @@ def test_pause_and_resume(page: Page, shoot) -> None:
     expect_controls(page, pause=False, resume=True, cancel=True)
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     expect(page.get_by_test_id("event-log").locator('[data-type="task_paused"]')).to_have_count(1)
-    shoot("paused")
+    shoot(page, "paused")
 
     page.get_by_test_id("resume-button").click()
     expect_status(page, "completed")
@@ -185,7 +187,7 @@ def test_pause_and_resume(page: Page, shoot) -> None:
         expect(page.get_by_test_id(f"node-{node}")).to_have_attribute("data-state", "done")
     # A completed node never runs again after pause/resume.
     assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
-    shoot("resumed-completed")
+    shoot(page, "resumed-completed")
 
 
 def test_answer_approval_then_complete(page: Page, shoot) -> None:
@@ -197,10 +199,12 @@ def test_answer_approval_then_complete(page: Page, shoot) -> None:
     expect(payload).to_contain_text("Approve")
     expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "done")
     expect(page.get_by_test_id("node-transform")).to_have_attribute("data-state", "done")
+    expect(page.get_by_test_id("node-validate")).to_have_attribute("data-state", "running")
+    expect(page.get_by_test_id("node-validate")).to_contain_text("waiting for input")
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     # waiting_input is resumed through the answer form, not the resume button.
     expect_controls(page, pause=False, resume=False, cancel=True)
-    shoot("waiting-input")
+    shoot(page, "waiting-input")
 
     page.get_by_test_id("answer-button").click()
     expect(page.get_by_test_id("answer-error")).to_contain_text("Type an answer")
@@ -211,7 +215,7 @@ def test_answer_approval_then_complete(page: Page, shoot) -> None:
     expect(panel).to_be_hidden()
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "done")
     expect(page.get_by_test_id("task-state")).to_contain_text("browser test")
-    shoot("answered-completed")
+    shoot(page, "answered-completed")
 
 
 def test_cancel(page: Page, shoot) -> None:
@@ -222,7 +226,7 @@ def test_cancel(page: Page, shoot) -> None:
     expect_controls(page, pause=False, resume=False, cancel=False)
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     expect(page.get_by_test_id("event-log").locator('[data-type="status"]').last).to_contain_text("cancelled")
-    shoot("cancelled")
+    shoot(page, "cancelled")
 
 
 def test_reconnects_after_last_event_without_gaps_or_doubles(page: Page) -> None:
@@ -258,3 +262,42 @@ def test_reconnects_after_last_event_without_gaps_or_doubles(page: Page) -> None
     ids = event_ids(page)
     assert len(ids) == len(set(ids)), f"an event was shown twice: {ids}"
     assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
+
+
+def test_ml_pipeline_shows_fine_grained_training_progress(page: Page, shoot) -> None:
+    start_task(page, "ml_pipeline", {"step_seconds": 2.0})
+    page.evaluate(RECORD_PROGRESS_JS)
+    expect(page.get_by_test_id("node-train")).to_have_attribute("data-state", "running")
+    expect(page.get_by_test_id("event-log").locator('[data-type="progress"]').nth(2)).to_contain_text("train")
+    shoot(page, "training")
+    expect_status(page, "completed")
+    seen = page.evaluate("window.__progressSeen")
+    assert seen == sorted(seen), f"progress went backwards: {seen}"
+    # Values strictly between the node boundaries (50% and 75%) came from the train node's own reports.
+    assert any(50 < value < 75 for value in seen), seen
+
+
+def test_unknown_task_shows_not_found(page: Page) -> None:
+    page.goto("/#/tasks/no-such-task")
+    expect(page.get_by_test_id("task-load-error")).to_contain_text("does not exist")
+    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "closed")
+    expect_controls(page, pause=False, resume=False, cancel=False)
+
+
+def test_failed_task_shows_error_and_resumes(open_page, start_service, shoot, tmp_path) -> None:
+    """Test graph `flaky` raises on its first run of the middle node; resume re-runs only that node."""
+    service = start_service(env={"REDIS_PERSIST_GRAPHS": str(TEST_GRAPHS_DIR / "langgraph.json")})
+    page = open_page(service.url)
+    start_task(page, "flaky", {"step_seconds": 0.2, "fail_marker": str(tmp_path / "failed-once")})
+    expect_status(page, "failed")
+    expect(page.get_by_test_id("task-error")).to_contain_text("flaky node failed on its first run")
+    expect(page.get_by_test_id("node-before")).to_have_attribute("data-state", "done")
+    expect(page.get_by_test_id("node-flaky")).to_have_attribute("data-state", "pending")
+    expect_controls(page, pause=False, resume=True, cancel=True)
+    shoot(page, "failed")
+
+    page.get_by_test_id("resume-button").click()
+    expect_status(page, "completed")
+    expect(page.get_by_test_id("task-error")).to_be_hidden()
+    assert node_completed_counts(page) == Counter(["before", "flaky", "after"])
+    shoot(page, "resumed-completed")
