@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redisvl.exceptions import RedisSearchError
 
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
@@ -59,7 +60,15 @@ class Services:
         return cls(settings, redis, saver_redis, saver, control, worker)
 
     async def start(self) -> None:
-        await self.saver.asetup()
+        for attempt in range(1, 6):
+            try:
+                await self.saver.asetup()
+                break
+            except RedisSearchError as error:
+                # Replicas starting together race to create the saver's indexes (check, then create):
+                # another replica made it; run setup again, which now finds it.
+                if "already exists" not in str(error).lower() or attempt == 5:
+                    raise
         if self.worker is not None:
             await self.worker.start()
 

@@ -287,7 +287,9 @@ class FailoverReport:
         header = ["task", "status", "owner", "attempts", f"at kill ({self.victim})", "takeover", *DATA_PIPELINE_NODES]
         rows = [header]
         for o in self.outcomes:
-            at_kill = f"{o.status_at_kill} after {o.checkpoint_at_kill or '-'}" if o.was_in_flight_on_victim else ""
+            at_kill = ""
+            if o.was_in_flight_on_victim:
+                at_kill = f"{o.status_at_kill} after {o.checkpoint_at_kill}" if o.checkpoint_at_kill else "not checkpointed"
             takeover = f"{o.takeover_seconds:.1f}s" if o.takeover_seconds is not None else ""
             runs = [str(o.node_runs.get(node, 0)) for node in DATA_PIPELINE_NODES]
             rows.append([o.task_id, o.status, str(o.owner), str(o.attempts), at_kill, takeover, *runs])

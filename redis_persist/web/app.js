@@ -464,6 +464,7 @@
     lastEventId: null,
     completedNodes: new Set(),
     hasSeenFinalStatus: false,
+    waitingNode: null,  // the node that called interrupt(); current_node is null while waiting
     socket: null,
     socketOpenedAt: 0,
     reconnectAttempts: 0,
@@ -498,6 +499,7 @@
       this.lastEventId = null;
       this.completedNodes = new Set();
       this.hasSeenFinalStatus = false;
+      this.waitingNode = null;
       this.reconnectAttempts = 0;
       this.isFetching = false;
       this.isFetchQueued = false;
@@ -610,9 +612,10 @@
         try { data = JSON.parse(message.data); } catch { return; }
         this.handleMessage(data);
       });
-      socket.addEventListener('close', () => {
+      socket.addEventListener('close', (event) => {
         if (generation !== this.generation || socket !== this.socket) return;
         this.socket = null;
+        if (event.code === 4404) this.isGone = true; // the server closes 4000+HTTP status for unknown tasks
         this.failPendingControl('Connection lost before the server answered.');
         if (this.socketOpenedAt && Date.now() - this.socketOpenedAt >= STABLE_CONNECTION_MS) this.reconnectAttempts = 0;
         this.socketOpenedAt = 0;
@@ -654,7 +657,10 @@
       if (data.type === 'reply') { this.handleReply(data); return; }
       if (data.id === undefined || data.id === null) {
         // Not a logged event: only surface errors.
-        if (data.type === 'error' || data.error) setMessage(this.el.controlError, String(data.error || data.detail || 'Server error'));
+        if (data.type === 'error' || data.error) {
+          const detail = data.detail ?? data.error ?? 'Server error';
+          setMessage(this.el.controlError, typeof detail === 'string' ? detail : toJson(detail));
+        }
         return;
       }
       const id = String(data.id);
@@ -672,6 +678,8 @@
       const task = this.task;
       if (event.type === 'node_completed' && event.node) this.completedNodes.add(event.node);
       if (event.type === 'status' && FINAL_STATUSES.has(event.status)) this.hasSeenFinalStatus = true;
+      if (event.type === 'node_started' && event.node) this.waitingNode = event.node;
+      if (event.type === 'interrupt' && event.node) this.waitingNode = event.node;
       if (!task) return;
       switch (event.type) {
         case 'status':
@@ -864,14 +872,17 @@
           h('span', { class: 'node-name' }, name),
           h('span', { class: 'node-state' }))));
       }
+      const isWaiting = Boolean(task) && task.status === 'waiting_input';
+      const activeNode = task && (task.current_node || (isWaiting ? this.waitingNode : null));
       for (const item of list.children) {
         const name = item.dataset.node;
         let state = 'pending';
         if (this.completedNodes.has(name)) state = 'done';
-        else if (task && task.current_node === name) state = 'running';
+        else if (activeNode === name) state = 'running';
         item.dataset.state = state;
+        item.classList.toggle('is-waiting', state === 'running' && isWaiting);
         let label = state;
-        if (state === 'running' && task.status === 'waiting_input') label = 'waiting for input';
+        if (state === 'running' && isWaiting) label = 'waiting for input';
         else if (state === 'running' && task.status !== 'running') label = task.status;
         item.lastElementChild.textContent = label;
         item.title = `${name}: ${label}`;

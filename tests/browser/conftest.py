@@ -24,7 +24,7 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # sync Playwright runs its own loop: close it before async tests run
 def browser() -> Iterator[Browser]:
     """Debian's chromium driven by Playwright (never `playwright install`)."""
     if not CHROMIUM.exists():

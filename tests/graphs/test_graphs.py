@@ -17,6 +17,7 @@ class State(TypedDict, total=False):
     step_seconds: float
     block_seconds: float
     fail_marker: str
+    gate: str
     done: Annotated[list[str], operator.add]
 
 
@@ -81,3 +82,14 @@ blocking = _chain(("blocking_sync", _blocking_sync), ("blocking_loop", _blocking
 
 # compiled: a graph registered already compiled (the service rebinds it to its checkpointer).
 compiled = _chain(("only", _async_step("only"))).compile()
+
+
+async def _wait_for_gate(state: State) -> dict[str, Any]:
+    gate = Path(state["gate"])
+    while not gate.exists():  # held open by the test until it has seen what it needs
+        await asyncio.sleep(0.5)
+    return {"done": ["gate"]}
+
+
+# gated: the first node waits until the file `gate` exists, then the graph finishes.
+gated = _chain(("gate", _wait_for_gate), ("after", _async_step("after")))

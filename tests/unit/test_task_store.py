@@ -1,0 +1,166 @@
+"""TaskStore, WorkQueue and EventLog: our own Redis code, on fakeredis and on real Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskConflict, TaskNotFound
+from redis_persist.core.status import TaskStatus
+from redis_persist.store import keys
+from redis_persist.store.events import EventLog, make_event
+from redis_persist.store.queue import WorkQueue
+from redis_persist.store.tasks import TaskStore
+
+S = TaskStatus
+
+
+@pytest.fixture
+def store(redis_client) -> TaskStore:
+    return TaskStore(redis_client, events_max_per_task=100)
+
+
+async def _create(store: TaskStore, task_id: str = "t1", graph: str = "g") -> None:
+    await store.create(task_id, graph, {"x": 1}, request_hash=f"hash-{task_id}")
+
+
+async def test_create_is_atomic_queued_indexed_and_enqueued(store, redis_client) -> None:
+    task, created = await store.create("t1", "g", {"x": 1}, "h")
+    assert created and task.status == S.QUEUED and task.initial_state == {"x": 1}
+    assert await redis_client.zrange(keys.status_index("queued"), 0, -1) == ["t1"]
+    assert [f["task_id"] for _, f in await redis_client.xrange(keys.QUEUE)] == ["t1"]
+    again, created_again = await store.create("t1", "g", {"x": 1}, "h")
+    assert not created_again and again.task_id == "t1"
+    with pytest.raises(TaskConflict):
+        await store.create("t1", "g", {"x": 2}, "other-hash")
+    assert len(await redis_client.xrange(keys.QUEUE)) == 1
+
+
+async def test_claim_takes_a_lease_and_only_once(store, redis_client) -> None:
+    await _create(store)
+    token = await store.claim("t1", "r1", lease_ttl_ms=5000)
+    assert token == "r1:1"
+    assert await redis_client.get(keys.lease("t1")) == token
+    assert await store.claim("t1", "r2", lease_ttl_ms=5000) is None
+    task = await store.get("t1")
+    assert task.status == S.RUNNING and task.owner == "r1" and task.attempts == 1
+
+
+async def test_writes_with_a_stale_token_are_refused(store, redis_client) -> None:
+    await _create(store)
+    token = await store.claim("t1", "r1", lease_ttl_ms=5000)
+    await store.record("t1", token, fields={"current_node": "a"}, events=[make_event("node_started", "t1")])
+    await redis_client.delete(keys.lease("t1"))  # the lease expired
+    with pytest.raises(LeaseLost):
+        await store.record("t1", token, fields={"current_node": "b"})
+    with pytest.raises(LeaseLost):
+        await store.transition("t1", S.COMPLETED, token=token, release_lease=True)
+    assert (await store.get("t1")).current_node == "a"
+    assert await store.requeue_if_orphaned("t1")
+    new_token = await store.claim("t1", "r2", lease_ttl_ms=5000)
+    assert new_token == "r2:2"
+    with pytest.raises(LeaseLost):
+        await store.record("t1", token, fields={"current_node": "stale"})
+    assert (await store.get("t1")).status == S.RUNNING
+
+
+async def test_requeue_leaves_tasks_with_a_live_lease_alone(store) -> None:
+    await _create(store)
+    await store.claim("t1", "r1", lease_ttl_ms=5000)
+    assert not await store.requeue_if_orphaned("t1")
+    assert (await store.get("t1")).status == S.RUNNING
+
+
+async def test_illegal_transitions_change_nothing(store, redis_client) -> None:
+    await _create(store)
+    before = await redis_client.hgetall(keys.task("t1"))
+    events_before = await redis_client.xlen(keys.events("t1"))
+    for target in (S.COMPLETED, S.FAILED, S.WAITING_INPUT):
+        with pytest.raises(IllegalTransition):
+            await store.transition("t1", target)
+    with pytest.raises(IllegalTransition):
+        await store.transition("t1", S.QUEUED, sources={S.PAUSED, S.FAILED})
+    assert await redis_client.hgetall(keys.task("t1")) == before
+    assert await redis_client.xlen(keys.events("t1")) == events_before
+    with pytest.raises(TaskNotFound):
+        await store.transition("ghost", S.CANCELLED)
+
+
+async def test_pause_is_immediate_when_queued_and_deferred_when_running(store) -> None:
+    await _create(store, "q")
+    assert await store.request_pause("q") == S.PAUSED
+    await _create(store, "r")
+    await store.claim("r", "r1", 5000)
+    assert await store.request_pause("r") == S.RUNNING
+    assert await store.is_pause_requested("r")
+    with pytest.raises(IllegalTransition):
+        await store.request_pause("q")
+
+
+async def test_a_pause_requested_before_the_claim_pauses_instead_of_running(store) -> None:
+    await _create(store)
+    await store.claim("t1", "r1", 5000)
+    await store.request_pause("t1")
+    await store._redis.delete(keys.lease("t1"))
+    assert await store.requeue_if_orphaned("t1")
+    assert await store.claim("t1", "r2", 5000) is None
+    assert (await store.get("t1")).status == S.PAUSED
+
+
+async def test_list_pages_newest_first_and_skips_deleted(store) -> None:
+    for i in range(7):
+        await _create(store, f"t{i}", graph="a" if i % 2 else "b")
+    first, cursor = await store.list(None, None, 3, None)
+    assert [t.task_id for t in first] == ["t6", "t5", "t4"]
+    second, cursor = await store.list(None, None, 3, cursor)
+    assert [t.task_id for t in second] == ["t3", "t2", "t1"]
+    third, cursor = await store.list(None, None, 3, cursor)
+    assert [t.task_id for t in third] == ["t0"] and cursor is None
+    await store.transition("t3", S.CANCELLED)
+    await store.delete("t3", {S.CANCELLED})
+    only_a, _ = await store.list(S.QUEUED, "a", 10, None)
+    assert [t.task_id for t in only_a] == ["t5", "t1"]
+
+
+async def test_delete_refuses_running_tasks(store) -> None:
+    await _create(store)
+    await store.claim("t1", "r1", 5000)
+    with pytest.raises(IllegalTransition):
+        await store.delete("t1", {S.COMPLETED, S.CANCELLED})
+
+
+async def test_events_are_ordered_capped_and_replayable(redis_client) -> None:
+    store = TaskStore(redis_client, events_max_per_task=10)
+    await _create(store)
+    token = await store.claim("t1", "r1", 5000)
+    for i in range(300):
+        await store.record("t1", token, events=[make_event("progress", "t1", step=i)])
+    log = EventLog(redis_client)
+    events = await log.read("t1")
+    assert 10 <= len(events) < 300  # trimmed (approximately) to the cap
+    assert [e["step"] for e in events] == list(range(300 - len(events), 300))
+    after = await log.read("t1", after=events[-3]["id"])
+    assert [e["id"] for e in after] == [e["id"] for e in events[-2:]]
+    assert json.loads(json.dumps(events[-1]))["task_id"] == "t1"
+
+
+async def test_work_queue_hands_out_oldest_first_and_reclaims_unacked(redis_client) -> None:
+    store = TaskStore(redis_client, 100)
+    for i in range(3):
+        await _create(store, f"t{i}")
+    dead = WorkQueue(redis_client, "dead-consumer")
+    await dead.ensure_group()
+    await dead.ensure_group()  # idempotent
+    taken = await dead.read(count=2, block_ms=10)
+    assert [task_id for _, task_id in taken] == ["t0", "t1"]
+    alive = WorkQueue(redis_client, "alive")
+    mine = await alive.read(count=5, block_ms=10)
+    assert [task_id for _, task_id in mine] == ["t2"]
+    await alive.ack(mine[0][0])
+    reclaimed = await alive.reclaim_stale(min_idle_ms=0, count=10)
+    assert sorted(task_id for _, task_id in reclaimed) == ["t0", "t1"]
+    for message_id, _ in reclaimed:
+        await alive.ack(message_id)
+    await alive.trim_delivered()
+    assert await redis_client.xlen(keys.QUEUE) <= 1
