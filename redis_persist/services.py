@@ -44,7 +44,7 @@ class Services:
             raise ValueError("settings.redis_url must be set (the CLI starts the embedded Redis first)")
         redis = Redis(connection_pool=_pool(settings.redis_url, settings.redis_max_connections, decode=True))
         saver_redis = Redis(connection_pool=_pool(settings.redis_url, settings.redis_max_connections, decode=False))
-        store = TaskStore(redis, settings.events_max_per_task)
+        store = TaskStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
         keeper: LeaseKeeper | None = None
         worker: Worker | None = None
         if run_worker:
@@ -55,7 +55,7 @@ class Services:
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         if keeper is not None:
             runner = TaskRunner(store, graphs, settings.service_name)
-            worker = Worker(redis, store, runner, keeper, settings.service_name,
+            worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds)
         return cls(settings, redis, saver_redis, saver, control, worker)
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         description="Wall-clock limit of one async node attempt; the task pauses when exceeded. Empty disables.",
     )
     max_initial_state_bytes: int = Field(default=1_048_576, ge=1, description="Largest accepted initial_state (JSON bytes).")
+    finished_ttl_seconds: float = Field(
+        default=0, ge=0, description="Finished tasks are removed with their events and checkpoints this long after they end; 0 keeps them."
+    )
     events_max_per_task: int = Field(default=10_000, ge=10, description="Events kept per task (oldest trimmed).")
     redis_max_connections: int = Field(default=1000, ge=10, description="Connections in the shared Redis pool.")
 

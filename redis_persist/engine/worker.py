@@ -12,11 +12,11 @@ from redis.exceptions import RedisError
 
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import TaskStatus
+from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.store import keys
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.queue import WorkQueue
-from redis_persist.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
@@ -28,7 +28,7 @@ class Worker:
     def __init__(
         self,
         redis: Redis,
-        store: TaskStore,
+        control: TaskControl,
         runner: TaskRunner,
         keeper: LeaseKeeper,
         replica: str,
@@ -36,7 +36,8 @@ class Worker:
         lease_ttl_seconds: float,
     ) -> None:
         self._redis = redis
-        self._store = store
+        self._control = control
+        self._store = control.store
         self._runner = runner
         self._keeper = keeper
         self._replica = replica
@@ -154,6 +155,11 @@ class Worker:
             for message_id, task_id in await self._queue.reclaim_stale(int(self._lease_ttl * 2000), free):
                 await self._claim(message_id, task_id)
         await self._queue.trim_delivered()
+        for task_id in await self._store.due_for_removal(limit=500):
+            try:
+                await self._control.delete(task_id)
+            except (TaskNotFound, IllegalTransition):
+                pass  # removed by someone else meanwhile
 
     async def _control_loop(self) -> None:
         """Stop a task at once when someone else ended it (cancel); pauses wait for a boundary."""

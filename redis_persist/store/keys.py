@@ -9,6 +9,7 @@ LEASE = PREFIX + "lease:"  # string per running task: fencing token, with a TTL
 INDEX_ALL = PREFIX + "idx:all"  # zset task_id -> creation sequence
 INDEX_STATUS = PREFIX + "idx:status:"  # zset per status
 INDEX_GRAPH = PREFIX + "idx:graph:"  # zset per graph name
+EXPIRY = PREFIX + "expiry"  # zset task_id -> when (ms) a finished task is to be removed
 SEQUENCE = PREFIX + "seq"  # counter giving each task its creation sequence
 QUEUE = PREFIX + "queue"  # stream of task ids to run
 QUEUE_GROUP = "workers"

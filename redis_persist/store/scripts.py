@@ -74,7 +74,8 @@ return {'created', 'queued'}
 """
 
 # ARGV: task_id, target, allowed_csv, lease_token ('' = not a worker), fields_json,
-#       del_fields_json, events_json, maxlen, ts, enqueue ('1'/'0'), release_lease ('1'/'0')
+#       del_fields_json, events_json, maxlen, ts, enqueue ('1'/'0'), release_lease ('1'/'0'),
+#       expire_at_ms ('' = keep the task)
 TRANSITION = PRELUDE + """
 local id = ARGV[1]
 local key = task_key(id)
@@ -90,6 +91,7 @@ del_fields(key, ARGV[6])
 append_events(id, ARGV[7], ARGV[8])
 if ARGV[10] == '1' then enqueue(id) end
 if ARGV[11] == '1' then redis.call('DEL', lease_key(id)) end
+if ARGV[12] ~= '' then redis.call('ZADD', P .. 'expiry', ARGV[12], id) end
 notify(id)
 return {'ok', status}
 """
@@ -193,5 +195,6 @@ redis.call('DEL', key, P .. 'events:' .. id, lease_key(id))
 redis.call('ZREM', P .. 'idx:all', id)
 redis.call('ZREM', P .. 'idx:status:' .. status, id)
 redis.call('ZREM', P .. 'idx:graph:' .. graph, id)
+redis.call('ZREM', P .. 'expiry', id)
 return {'ok', status}
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,9 +29,10 @@ def _status_event(task_id: str, status: TaskStatus, **fields: Any) -> str:
 class TaskStore:
     """The one door through which a task's record and status change."""
 
-    def __init__(self, redis: Redis, events_max_per_task: int) -> None:
+    def __init__(self, redis: Redis, events_max_per_task: int, finished_ttl_seconds: float = 0) -> None:
         self._redis = redis
         self._maxlen = events_max_per_task
+        self._finished_ttl_ms = int(finished_ttl_seconds * 1000)
         self._create = redis.register_script(scripts.CREATE)
         self._transition = redis.register_script(scripts.TRANSITION)
         self._claim = redis.register_script(scripts.CLAIM)
@@ -127,6 +129,9 @@ class TaskStore:
         """
         legal = allowed_sources(target)
         chosen = legal if sources is None else legal & frozenset(sources)
+        expire_at = ""
+        if target.is_final and self._finished_ttl_ms:
+            expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms)
         all_events = [_status_event(task_id, target, **(status_fields or {})), *events]
         outcome, current = await self._transition(
             args=[
@@ -141,6 +146,7 @@ class TaskStore:
                 utc_now(),
                 "1" if enqueue else "0",
                 "1" if release_lease else "0",
+                expire_at,
             ]
         )
         if outcome == "missing":
@@ -230,6 +236,11 @@ class TaskStore:
         """Hand a running task out again if its lease has expired (its replica is gone)."""
         events = [_status_event(task_id, S.QUEUED, reason="replica lost; re-queued from the last checkpoint")]
         return bool(await self._requeue_orphan(args=[task_id, utc_now(), self._maxlen, json.dumps(events)]))
+
+    async def due_for_removal(self, limit: int) -> list[str]:
+        """Finished tasks whose retention time has passed."""
+        now_ms = int(time.time() * 1000)
+        return await self._redis.zrangebyscore(keys.EXPIRY, "-inf", now_ms, start=0, num=limit)
 
     async def delete(self, task_id: str, deletable: Iterable[TaskStatus]) -> None:
         """Remove the task record, its events and index entries if its status is deletable."""
