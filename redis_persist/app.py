@@ -14,10 +14,8 @@ from redis.exceptions import RedisError
 
 from redis_persist.api import live, tasks
 from redis_persist.api.errors import install_error_handlers
-from redis_persist.core.status import TaskStatus
 from redis_persist.services import Services
 from redis_persist.settings import Settings
-from redis_persist.store import keys
 
 WEB_DIR = Path(__file__).parent / "web"
 
@@ -43,7 +41,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     @app.get("/health")
     async def health() -> JSONResponse:
         try:
-            await services.redis.ping()
+            await services.control.store.ping()
             redis_state, code = "ok", 200
         except (RedisError, OSError) as error:
             redis_state, code = f"unreachable: {error}", 503
@@ -54,10 +52,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     async def metrics() -> Response:
         registry = CollectorRegistry()
         by_status = Gauge("redis_persist_tasks", "Tasks by status (all replicas)", ["status"], registry=registry)
-        pipe = services.redis.pipeline(transaction=False)
-        for status in TaskStatus:
-            pipe.zcard(keys.status_index(status.value))
-        for status, count in zip(TaskStatus, await pipe.execute(), strict=True):
+        for status, count in (await services.control.store.count_by_status()).items():
             by_status.labels(status.value).set(count)
         running_here = Gauge("redis_persist_replica_running_tasks", "Tasks this replica runs now",
                              ["replica"], registry=registry)

@@ -49,7 +49,7 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
     """Tasks newest first, filtered by status and/or graph, a page at a time."""
-    tasks, next_cursor = await _control(request).store.list(status, graph_name, limit, cursor)
+    tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor)
     node = _node(request)
     return {"tasks": [task.public(node) for task in tasks], "next_cursor": next_cursor}
 

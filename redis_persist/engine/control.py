@@ -68,6 +68,12 @@ class TaskControl:
     async def get(self, task_id: str) -> Task:
         return await self.store.get(task_id)
 
+    async def list(
+        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Task], str | None]:
+        """Tasks newest first, a page at a time."""
+        return await self.store.list(status, graph_name, limit, cursor)
+
     async def pause(self, task_id: str) -> Outcome:
         """Pause now if queued; if running, at the next node boundary."""
         status = await self.store.request_pause(task_id)

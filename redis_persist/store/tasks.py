@@ -228,6 +228,17 @@ class TaskStore:
         raw = await self._redis.hget(keys.task(task_id), "status")
         return TaskStatus(raw) if raw else None
 
+    async def count_by_status(self) -> dict[TaskStatus, int]:
+        """How many tasks are in each status, across all replicas."""
+        pipe = self._redis.pipeline(transaction=False)
+        for status in TaskStatus:
+            pipe.zcard(keys.status_index(status.value))
+        return dict(zip(TaskStatus, await pipe.execute(), strict=True))
+
+    async def ping(self) -> None:
+        """Raise a RedisError if Redis does not answer."""
+        await self._redis.ping()
+
     async def running_ids(self) -> list[str]:
         """Ids of every task whose status is running."""
         return await self._redis.zrange(keys.status_index(S.RUNNING.value), 0, -1)
