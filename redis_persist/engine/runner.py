@@ -92,10 +92,11 @@ class TaskRunner:
                         values = chunk["values"]
                         done = finished_in_step
                         finished_in_step = []
-                        await self._record_checkpoint(task_id, token, chunk, done, completed, total)
+                        is_pause_requested = await self._record_checkpoint(
+                            task_id, token, chunk, done, completed, total)
                         if done:
                             current_node = None
-                        if await self._store.is_pause_requested(task_id):
+                        if is_pause_requested:
                             raise _Paused
         except _Paused:
             await self._finish(
@@ -138,7 +139,7 @@ class TaskRunner:
 
     async def _record_checkpoint(
         self, task_id: str, token: str, chunk: dict[str, Any], done: list[str], completed: list[str], total: int
-    ) -> None:
+    ) -> bool:
         fields = {
             "checkpoint_id": chunk["config"]["configurable"]["checkpoint_id"],
             "state": _to_json(chunk["values"]),
@@ -163,7 +164,7 @@ class TaskRunner:
                            checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
-        await self._store.record(task_id, token, fields=fields, drop=drop, events=events)
+        return await self._store.record(task_id, token, fields=fields, drop=drop, events=events)
 
     async def _report_progress(
         self, task_id: str, token: str, node: str | None, chunk: Any, completed: int, total: int

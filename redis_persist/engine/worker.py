@@ -20,6 +20,7 @@ from redis_persist.store.queue import WorkQueue
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
+CLAIM_BATCH = 4
 
 
 class Worker:
@@ -103,7 +104,8 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             try:
-                messages = await self._queue.read(count=free, block_ms=1000)
+                # Small batches, so a burst is shared among replicas instead of landing on the first reader.
+                messages = await self._queue.read(count=min(free, CLAIM_BATCH), block_ms=1000)
                 for message_id, task_id in messages:
                     await self._claim(message_id, task_id)
                 backoff = 0.1

@@ -131,6 +131,8 @@ set_fields(key, ARGV[3])
 del_fields(key, ARGV[4])
 redis.call('HSET', key, 'updated_at', ARGV[7])
 local ids = append_events(id, ARGV[5], ARGV[6])
+-- The pause flag rides back with every write so the runner needs no extra read at a boundary.
+table.insert(ids, 1, redis.call('HGET', key, 'pause_requested') or '0')
 table.insert(ids, 1, 'ok')
 return ids
 """

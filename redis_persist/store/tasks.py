@@ -182,8 +182,11 @@ class TaskStore:
         fields: Mapping[str, str] | None = None,
         drop: Iterable[str] = (),
         events: Iterable[str] = (),
-    ) -> list[str]:
-        """Write a running task's progress and events while holding its lease; returns event ids."""
+    ) -> bool:
+        """Write a running task's progress and events while holding its lease.
+
+        Returns whether a pause is requested (so the caller needs no extra read at a node boundary).
+        """
         reply = await self._record(
             args=[
                 task_id,
@@ -197,7 +200,7 @@ class TaskStore:
         )
         if reply[0] != "ok":
             raise LeaseLost(task_id)
-        return reply[1:]
+        return reply[1] == "1"
 
     async def request_pause(self, task_id: str) -> TaskStatus:
         """Pause a queued task now, or flag a running one to pause at its next node boundary.
@@ -218,10 +221,6 @@ class TaskStore:
         if outcome == "illegal":
             raise IllegalTransition(current, S.PAUSED.value, "pause")
         return S.PAUSED if outcome == "paused" else S(current)
-
-    async def is_pause_requested(self, task_id: str) -> bool:
-        """Whether a pause waits for the task's next node boundary."""
-        return await self._redis.hget(keys.task(task_id), "pause_requested") == "1"
 
     async def status_of(self, task_id: str) -> TaskStatus | None:
         """The task's status, or None if it does not exist."""

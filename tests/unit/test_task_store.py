@@ -91,9 +91,10 @@ async def test_pause_is_immediate_when_queued_and_deferred_when_running(store) -
     await _create(store, "q")
     assert await store.request_pause("q") == S.PAUSED
     await _create(store, "r")
-    await store.claim("r", "r1", 5000)
+    token = await store.claim("r", "r1", 5000)
+    assert await store.record("r", token) is False
     assert await store.request_pause("r") == S.RUNNING
-    assert await store.is_pause_requested("r")
+    assert await store.record("r", token) is True  # the runner learns of it with its next write
     with pytest.raises(IllegalTransition):
         await store.request_pause("q")
 
