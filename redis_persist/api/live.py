@@ -139,10 +139,11 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
             await websocket.send_json(payload)
 
     async def pump_events() -> None:
+        last = start
         while True:
-            async for event in follow(control, task_id, start_holder[0]):
+            async for event in follow(control, task_id, last):
                 if event is not None:
-                    start_holder[0] = event["id"]
+                    last = event["id"]
                     await send(event)
             # The task is final (or gone): keep the socket open for the client, look again rarely.
             await asyncio.sleep(BLOCK_MS / 1000)
@@ -152,7 +153,6 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
             raw = await websocket.receive_text()
             await send(await _handle_message(control, task_id, raw))
 
-    start_holder = [start]
     tasks = [asyncio.create_task(pump_events()), asyncio.create_task(read_messages())]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -11,7 +11,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, StateTooLarge
-from redis_persist.core.status import FINAL_STATUSES, TaskStatus
+from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.store.events import EventLog, make_event
@@ -132,7 +132,3 @@ class TaskControl:
                 "values": json.loads(json.dumps(_user_channels(item.checkpoint), default=str)),
             })
         return history
-
-    @staticmethod
-    def is_final(task: Task) -> bool:
-        return task.status in FINAL_STATUSES
