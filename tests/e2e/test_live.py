@@ -27,7 +27,7 @@ def _receive_until(ws, predicate, timeout: float = 30) -> list[dict]:
 
 def test_websocket_streams_events_and_takes_control_messages(service) -> None:
     with service.client() as client:
-        task_id = execute(client, "data_pipeline", {"step_seconds": 0.4, "require_approval": True})
+        task_id = execute(client, "data_pipeline", {"step_seconds": 1, "require_approval": True})
     with connect(_ws_url(service, task_id)) as ws:
         _receive_until(ws, lambda m: m.get("type") == "node_started" and m["node"] == "transform")
         ws.send(json.dumps({"type": "pause"}))

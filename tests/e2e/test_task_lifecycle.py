@@ -10,6 +10,7 @@ from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_node_started
 from tests.support import node_runs, read_events, wait_until
 
 DATA_NODES = ["fetch", "transform", "validate", "save"]
+NODES = ["one", "two", "three", "four"]  # the `counting` test graph
 
 
 def test_data_pipeline_runs_every_node_once_and_completes(service) -> None:
@@ -40,14 +41,16 @@ def test_pause_stops_at_the_next_node_boundary_and_resume_continues_from_the_che
         wait_node_started(client, task_id, "two")
         reply = client.post(f"/api/tasks/{task_id}/pause")
         assert reply.status_code == 202 and reply.json()["status"] == "running"
+        in_flight = reply.json()["message"].split("'")[1]  # "...when the running node 'two' completes"
+        done_before_pause = NODES[: NODES.index(in_flight) + 1]
         paused = wait_status(client, task_id, "paused")
-        assert paused["checkpoint"] == "two"
-        assert paused["completed_nodes"] == ["one", "two"]
-        assert runs(run_log) == {"one": 1, "two": 1}  # no node started after the pause took effect
-        assert paused["progress"] == 50
+        assert paused["checkpoint"] == in_flight
+        assert paused["completed_nodes"] == done_before_pause
+        assert runs(run_log) == {node: 1 for node in done_before_pause}  # no node started after the pause
+        assert paused["progress"] == 25 * len(done_before_pause)
         reply = client.post(f"/api/tasks/{task_id}/resume")
         assert reply.status_code == 202 and reply.json() == {
-            "message": "Task resumed from its last checkpoint", "status": "queued", "checkpoint": "two"}
+            "message": "Task resumed from its last checkpoint", "status": "queued", "checkpoint": in_flight}
         wait_status(client, task_id, "completed")
     assert runs(run_log) == {"one": 1, "two": 1, "three": 1, "four": 1}
     events = read_events(service.url, task_id)
