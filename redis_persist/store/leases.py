@@ -68,10 +68,6 @@ class LeaseKeeper:
             held = self._held.get(task_id)
         return held[0] if held else None
 
-    def held_count(self) -> int:
-        with self._lock:
-            return len(self._held)
-
     def _run(self) -> None:
         interval = self._ttl / 3
         while not self._stop.wait(interval):
