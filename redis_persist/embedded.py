@@ -135,13 +135,6 @@ class EmbeddedRedis:
         self._process = None
         self.pid_path.unlink(missing_ok=True)
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
-
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
