@@ -14,10 +14,15 @@ from redis.exceptions import RedisError
 
 from redis_persist.api import live, tasks
 from redis_persist.api.errors import install_error_handlers
+from redis_persist.api.schemas import HealthResponse
 from redis_persist.services import Services
 from redis_persist.settings import Settings
 
 WEB_DIR = Path(__file__).parent / "web"
+
+
+class PrometheusResponse(Response):
+    media_type = CONTENT_TYPE_LATEST
 
 
 def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
@@ -38,7 +43,8 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(live.router)
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse, operation_id="health",
+             responses={503: {"model": HealthResponse, "description": "Redis unreachable"}})
     async def health() -> JSONResponse:
         try:
             await services.control.store.ping()
@@ -48,7 +54,8 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
         body = {"status": "ok" if code == 200 else "degraded", "service": settings.service_name, "redis": redis_state}
         return JSONResponse(body, status_code=code)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PrometheusResponse, operation_id="metrics",
+             responses={200: {"description": "Prometheus text exposition format"}})
     async def metrics() -> Response:
         registry = CollectorRegistry()
         by_status = Gauge("redis_persist_tasks", "Tasks by status (all replicas)", ["status"], registry=registry)
@@ -59,7 +66,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
         running_here.labels(settings.service_name).set(services.worker.running_count if services.worker else 0)
         Gauge("redis_persist_replica_max_tasks", "Tasks this replica may run at once", ["replica"],
               registry=registry).labels(settings.service_name).set(settings.max_tasks if services.worker else 0)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return PrometheusResponse(generate_latest(registry))
 
     @app.get("/", include_in_schema=False)
     async def dashboard(_request: Request) -> FileResponse:

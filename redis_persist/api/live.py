@@ -6,21 +6,24 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
 from redis_persist.api.errors import error_body
-from redis_persist.api.schemas import TASK_ID_PATTERN
-from redis_persist.core.errors import InvalidRequest, RedisPersistError, TaskNotFound
+from redis_persist.api.json_io import decode_json, json_text
+from redis_persist.api.schemas import TASK_ID_PATTERN, errors
+from redis_persist.core.errors import InvalidEventId, InvalidRequest, RedisPersistError, TaskNotFound
 from redis_persist.core.status import FINAL_STATUSES
 from redis_persist.engine.control import NO_INPUT, TaskControl
 from redis_persist.store.events import is_valid_event_id
 
 router = APIRouter()
-BLOCK_MS = 15_000
+# Below redis-py's default socket timeout (5 s): a longer XREAD BLOCK on an idle task raised TimeoutError
+# and cut every SSE / WebSocket stream of a paused, waiting or failed task after 5 s.
+BLOCK_MS = 4_000
 PAGE = 500
 FINAL_VALUES = {status.value for status in FINAL_STATUSES}
 
@@ -61,16 +64,24 @@ async def follow(control: TaskControl, task_id: str, after: str | None) -> Async
 
 def _checked_after(value: str | None) -> str | None:
     if value is not None and not is_valid_event_id(value):
-        raise InvalidRequest(f"Invalid event id {value!r}: expected '<milliseconds>-<sequence>'")
+        raise InvalidEventId(value)
     return value
 
 
-@router.get("/api/tasks/{task_id}/events")
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-Sent Events: `id:` is the event id, `data:` the event JSON",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **errors(404, 422, 503),
+}
+
+
+@router.get("/api/tasks/{task_id}/events", operation_id="task_events", response_class=StreamingResponse,
+            responses=SSE_RESPONSES)
 async def sse(
-    task_id: str,
+    task_id: Annotated[str, Path(pattern=TASK_ID_PATTERN)],
     request: Request,
-    last_event_id: str | None = Header(default=None),
-    after: str | None = Query(default=None),
+    last_event_id: Annotated[str | None, Header(description="resume after this event id")] = None,
+    after: Annotated[str | None, Query(description="resume after this event id (Last-Event-ID wins)")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: history after Last-Event-ID (or ?after=), then live, until the task is final."""
     control: TaskControl = request.app.state.services.control
@@ -82,7 +93,7 @@ async def sse(
             if event is None:
                 yield ": keep-alive\n\n"
             else:
-                yield f"id: {event['id']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+                yield f"id: {event['id']}\nevent: {event['type']}\ndata: {json_text(event)}\n\n"
 
     return StreamingResponse(
         frames(),
@@ -91,9 +102,13 @@ async def sse(
     )
 
 
+BINARY_FRAME_REPLY = {"type": "reply", "ok": False, "code": 422,
+                      "error": "Binary frames are not accepted: send JSON as a text frame"}
+
+
 async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[str, Any]:
     try:
-        message = json.loads(raw)
+        message = decode_json(raw)
     except json.JSONDecodeError as error:
         return {"type": "reply", "ok": False, "error": f"Invalid JSON: {error}", "code": 422}
     kind = message.get("type") if isinstance(message, dict) else None
@@ -114,6 +129,8 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[
     except RedisPersistError as error:
         code, body = error_body(error)
         return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
+    except RedisError as error:
+        return {"type": "reply", "ok": False, "request": kind, "code": 503, "error": f"Redis unavailable: {error}"}
     return {"type": "reply", "ok": True, "request": kind, "status": outcome.status.value, "message": outcome.message}
 
 
@@ -129,14 +146,14 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
         await control.get(task_id)
     except RedisPersistError as error:
         code, body = error_body(error)
-        await websocket.send_json({"type": "error", **body})
+        await websocket.send_text(json_text({"type": "error", **body}))
         await websocket.close(code=4000 + code, reason=str(error)[:120])
         return
     send_lock = asyncio.Lock()
 
     async def send(payload: dict[str, Any]) -> None:
         async with send_lock:
-            await websocket.send_json(payload)
+            await websocket.send_text(json_text(payload))
 
     async def pump_events() -> None:
         last = start
@@ -150,8 +167,13 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
 
     async def read_messages() -> None:
         while True:
-            raw = await websocket.receive_text()
-            await send(await _handle_message(control, task_id, raw))
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            if frame.get("text") is not None:
+                await send(await _handle_message(control, task_id, frame["text"]))
+            else:  # a binary frame: answered like any other bad message, the socket stays open
+                await send(BINARY_FRAME_REPLY)
 
     tasks = [asyncio.create_task(pump_events()), asyncio.create_task(read_messages())]
     try:

@@ -6,18 +6,34 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 
+from redis_persist.api.json_io import JSONBodyRoute, ReadableJSONResponse
 from redis_persist.api.schemas import (
     TASK_ID_PATTERN,
     ControlResponse,
+    DeleteResponse,
     ExecuteRequest,
     ExecuteResponse,
+    GraphsResponse,
+    HistoryResponse,
     ResumeRequest,
+    TaskPage,
+    TaskView,
+    errors,
 )
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.control import NO_INPUT, Outcome, TaskControl
 
-router = APIRouter()
+router = APIRouter(route_class=JSONBodyRoute, responses=errors(503))
 TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN)]
+
+# OpenAPI links: what a client (or a stateful fuzzer) can call next with the task_id of a 202.
+_TASK_ID_FROM_BODY = {"task_id": "$response.body#/task_id"}
+TASK_LINKS = {
+    name: {"operationId": operation, "parameters": _TASK_ID_FROM_BODY}
+    for name, operation in [("GetTask", "get_task"), ("PauseTask", "pause_task"), ("ResumeTask", "resume_task"),
+                            ("CancelTask", "cancel_task"), ("DeleteTask", "delete_task"),
+                            ("TaskHistory", "task_history"), ("TaskEvents", "task_events")]
+}
 
 
 def _control(request: Request) -> TaskControl:
@@ -29,43 +45,46 @@ def _node(request: Request) -> str:
 
 
 def _reply(outcome: Outcome) -> ControlResponse:
-    return ControlResponse(message=outcome.message, status=outcome.status.value, checkpoint=outcome.checkpoint)
+    return ControlResponse(message=outcome.message, status=outcome.status, checkpoint=outcome.checkpoint)
 
 
-@router.post("/api/tasks/execute", status_code=202, response_model=ExecuteResponse)
+@router.post("/api/tasks/execute", status_code=202, response_model=ExecuteResponse, operation_id="execute_task",
+             responses={202: {"links": TASK_LINKS}, **errors(404, 409, 413, 422)})
 async def execute(body: ExecuteRequest, request: Request) -> ExecuteResponse:
     """Start a task; with a client task_id the same body again returns the same task."""
     task, created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id)
     message = "Task queued" if created else "Task already exists (same request)"
-    return ExecuteResponse(task_id=task.task_id, status=task.status.value, message=message)
+    return ExecuteResponse(task_id=task.task_id, status=task.status, message=message)
 
 
-@router.get("/api/tasks")
+@router.get("/api/tasks", response_model=TaskPage, operation_id="list_tasks", responses=errors(422))
 async def list_tasks(
     request: Request,
     status: TaskStatus | None = None,
     graph_name: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
-) -> dict[str, Any]:
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+) -> ReadableJSONResponse:
     """Tasks newest first, filtered by status and/or graph, a page at a time."""
     tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor)
     node = _node(request)
-    return {"tasks": [task.public(node) for task in tasks], "next_cursor": next_cursor}
+    return ReadableJSONResponse({"tasks": [task.public(node) for task in tasks], "next_cursor": next_cursor})
 
 
-@router.get("/api/tasks/{task_id}")
-async def get_task(task_id: TaskId, request: Request) -> dict[str, Any]:
+@router.get("/api/tasks/{task_id}", response_model=TaskView, operation_id="get_task", responses=errors(404, 422))
+async def get_task(task_id: TaskId, request: Request) -> ReadableJSONResponse:
     task = await _control(request).get(task_id)
-    return task.public(_node(request))
+    return ReadableJSONResponse(task.public(_node(request)))
 
 
-@router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse)
+@router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse, operation_id="pause_task",
+             responses=errors(404, 409, 422))
 async def pause(task_id: TaskId, request: Request) -> ControlResponse:
     return _reply(await _control(request).pause(task_id))
 
 
-@router.post("/api/tasks/{task_id}/resume", status_code=202, response_model=ControlResponse)
+@router.post("/api/tasks/{task_id}/resume", status_code=202, response_model=ControlResponse,
+             operation_id="resume_task", responses=errors(404, 409, 413, 422))
 async def resume(
     task_id: TaskId, request: Request, body: Annotated[ResumeRequest | None, Body()] = None
 ) -> ControlResponse:
@@ -73,25 +92,28 @@ async def resume(
     return _reply(await _control(request).resume(task_id, answer))
 
 
-@router.post("/api/tasks/{task_id}/cancel", status_code=202, response_model=ControlResponse)
+@router.post("/api/tasks/{task_id}/cancel", status_code=202, response_model=ControlResponse,
+             operation_id="cancel_task", responses=errors(404, 409, 422))
 async def cancel(task_id: TaskId, request: Request) -> ControlResponse:
     return _reply(await _control(request).cancel(task_id))
 
 
-@router.delete("/api/tasks/{task_id}")
-async def delete(task_id: TaskId, request: Request) -> dict[str, str]:
+@router.delete("/api/tasks/{task_id}", response_model=DeleteResponse, operation_id="delete_task",
+               responses=errors(404, 409, 422))
+async def delete(task_id: TaskId, request: Request) -> DeleteResponse:
     await _control(request).delete(task_id)
-    return {"message": "Task deleted", "task_id": task_id}
+    return DeleteResponse(message="Task deleted", task_id=task_id)
 
 
-@router.get("/api/tasks/{task_id}/history")
+@router.get("/api/tasks/{task_id}/history", response_model=HistoryResponse, operation_id="task_history",
+            responses=errors(404, 422))
 async def history(
     task_id: TaskId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> dict[str, Any]:
+) -> ReadableJSONResponse:
     """The task's checkpoints, newest first."""
-    return {"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit)}
+    return ReadableJSONResponse({"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit)})
 
 
-@router.get("/api/graphs")
+@router.get("/api/graphs", response_model=GraphsResponse, operation_id="list_graphs")
 async def graphs(request: Request) -> dict[str, Any]:
     return {"graphs": [graph.describe() for graph in _control(request).graphs.all()]}

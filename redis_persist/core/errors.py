@@ -33,12 +33,31 @@ class GraphNotFound(RedisPersistError):
 
 
 class StateTooLarge(RedisPersistError):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"initial_state is {size} bytes; the limit is {limit} bytes")
+    """User JSON (initial_state, resume input) over the size limit."""
+
+    def __init__(self, size: int, limit: int, field: str = "initial_state") -> None:
+        super().__init__(f"{field} is {size} bytes; the limit is {limit} bytes")
+        self.field = field
 
 
 class InvalidRequest(RedisPersistError):
     """Well-formed but unacceptable input (e.g. a resume without the input a task waits for)."""
+
+
+class InvalidPayload(InvalidRequest):
+    """User JSON that could not be stored and read back (too deep, not valid Unicode, a number JSON cannot carry)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+class InvalidEventId(InvalidRequest):
+    """An event id that is not a Redis stream id (`<ms>-<seq>` or `<ms>`, each an unsigned 64-bit integer)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"Invalid event id {value!r}: expected '<milliseconds>-<sequence>', "
+                         "two unsigned 64-bit integers")
 
 
 class LeaseLost(RedisPersistError):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis_persist.core.payload import decode_stored
 from redis_persist.core.status import TaskStatus
-
-
-def _json_or_none(raw: str | None) -> Any:
-    return json.loads(raw) if raw else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +45,18 @@ class Task:
             current_node=raw.get("current_node") or None,
             checkpoint=raw.get("checkpoint") or None,
             checkpoint_id=raw.get("checkpoint_id") or None,
-            state=_json_or_none(raw.get("state")),
-            interrupt=_json_or_none(raw.get("interrupt")),
+            state=decode_stored(raw.get("state")),
+            interrupt=decode_stored(raw.get("interrupt")),
             error=raw.get("error") or None,
             attempts=int(raw.get("attempts") or 0),
             owner=raw.get("owner") or None,
             created_at=raw.get("created_at", ""),
             updated_at=raw.get("updated_at", ""),
-            initial_state=_json_or_none(raw.get("initial_state")) or {},
-            completed_nodes=_json_or_none(raw.get("completed_nodes")) or [],
+            initial_state=decode_stored(raw.get("initial_state")) or {},
+            completed_nodes=decode_stored(raw.get("completed_nodes")) or [],
             is_pause_requested=raw.get("pause_requested") == "1",
             has_resume_input="resume_input" in raw,
-            resume_input=_json_or_none(raw.get("resume_input")),
+            resume_input=decode_stored(raw.get("resume_input")),
             seq=int(raw.get("seq") or 0),
         )
 

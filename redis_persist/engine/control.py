@@ -10,7 +10,8 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from redis_persist.core.errors import IllegalTransition, InvalidRequest, StateTooLarge
+from redis_persist.core.errors import IllegalTransition, InvalidRequest
+from redis_persist.core.payload import check_user_json
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
@@ -59,9 +60,7 @@ class TaskControl:
     ) -> tuple[Task, bool]:
         """Create a queued task (idempotent with a client task_id); returns (task, created)."""
         self.graphs.get(graph_name)
-        encoded = json.dumps(initial_state, sort_keys=True, separators=(",", ":"))
-        if len(encoded.encode()) > self._max_state_bytes:
-            raise StateTooLarge(len(encoded.encode()), self._max_state_bytes)
+        encoded = check_user_json(initial_state, "initial_state", self._max_state_bytes)
         request_hash = hashlib.sha256(f"{graph_name}\n{encoded}".encode()).hexdigest()
         return await self.store.create(task_id or uuid.uuid4().hex, graph_name, initial_state, request_hash)
 
@@ -86,6 +85,8 @@ class TaskControl:
 
     async def resume(self, task_id: str, answer: Any = NO_INPUT) -> Outcome:
         """Queue a paused or failed task again, or answer a task waiting for input."""
+        if answer is not NO_INPUT:
+            check_user_json(answer, "input", self._max_state_bytes)
         task = await self.store.get(task_id)
         if task.status == S.WAITING_INPUT:
             if answer is NO_INPUT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,10 +26,15 @@ def _decode(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     return {"id": entry_id, **json.loads(fields["e"])}
 
 
+MAX_ID_PART = 2**64 - 1
+LAST_POSSIBLE_ID = f"{MAX_ID_PART}-{MAX_ID_PART}"
+_EVENT_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
 def is_valid_event_id(value: str) -> bool:
-    """Whether `value` looks like a stream entry id (`ms-seq` or `ms`)."""
-    head, _, tail = value.partition("-")
-    return head.isdigit() and (tail == "" or tail.isdigit())
+    """Whether `value` is a stream entry id Redis accepts: `ms-seq` or `ms`, each an unsigned 64-bit int."""
+    match = _EVENT_ID.fullmatch(value)
+    return match is not None and all(int(part) <= MAX_ID_PART for part in match.groups() if part is not None)
 
 
 class EventLog:
@@ -39,6 +45,8 @@ class EventLog:
 
     async def read(self, task_id: str, after: str | None = None, count: int = 1000) -> list[dict[str, Any]]:
         """Events with an id greater than `after` (all when None), oldest first."""
+        if after == LAST_POSSIBLE_ID:  # nothing can follow it, and Redis rejects it as an exclusive start
+            return []
         start = f"({after}" if after else "-"
         entries = await self._redis.xrange(keys.events(task_id), min=start, max="+", count=count)
         return [_decode(entry_id, fields) for entry_id, fields in entries]

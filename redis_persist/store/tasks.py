@@ -75,7 +75,7 @@ class TaskStore:
         self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Task], str | None]:
         """Newest first, at most `limit`; `cursor` continues after the previous page."""
-        if cursor is not None and not cursor.isdigit():
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit()):  # isdigit alone takes "²"
             raise InvalidRequest(f"Invalid cursor {cursor!r}")
         if status is not None:
             index = keys.status_index(status.value)
