@@ -68,9 +68,20 @@ def _checked_after(value: str | None) -> str | None:
     return value
 
 
+# One Server-Sent Event (OpenAPI before 3.2 lets `schema` of text/event-stream describe each event).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "the event id (send it back as Last-Event-ID)"},
+        "event": {"type": "string", "description": "the event type"},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "the event as JSON"},
+    },
+}
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Server-Sent Events: `id:` is the event id, `data:` the event JSON",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    200: {"description": "Server-Sent Events, history then live, until the task is final; `: keep-alive` "
+                         "comments while idle",
+          "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}},
     **errors(404, 422, 503),
 }
 
