@@ -21,7 +21,6 @@ STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.StateTooLarge: 413,
     errors.InvalidRequest: 422,
     errors.InvalidPayload: 422,
-    errors.InvalidEventId: 422,
 }
 
 ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
@@ -32,13 +31,13 @@ ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
     errors.StateTooLarge: "state_too_large",
     errors.InvalidRequest: "invalid_request",
     errors.InvalidPayload: "invalid_payload",
-    errors.InvalidEventId: "invalid_event_id",
 }
 
 
 def error_body(error: errors.RedisPersistError) -> tuple[int, dict[str, object]]:
     """(HTTP status, JSON body) for a domain error; also used for WebSocket replies."""
-    kind = type(error)
+    # The closest listed class decides, so a subclass (InvalidEventId) answers like its parent.
+    kind = next((cls for cls in type(error).__mro__ if cls in STATUS_CODES), type(error))
     body: dict[str, object] = {"detail": str(error), "error": ERROR_CODES.get(kind, "error")}
     if isinstance(error, errors.GraphNotFound):
         body["available_graphs"] = error.available

@@ -127,7 +127,6 @@ class ErrorResponse(BaseModel):
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route that may answer with these error statuses."""
     described = {
-        400: "Request could not be read",
         404: "Unknown task or graph",
         409: "Illegal move for the task's status, or same task_id with another body",
         413: "initial_state / input over REDIS_PERSIST_MAX_INITIAL_STATE_BYTES",

@@ -134,14 +134,14 @@ def test_cursor_and_event_ids_are_checked_before_anything_starts(service) -> Non
                     continue  # not sendable as a header
                 response = client.get(f"/api/tasks/{task_id}/events", **request)
                 assert response.status_code == 422, (bad, request)
-                assert response.json()["error"] == "invalid_event_id"
+                assert response.json()["error"] == "invalid_request"
         last = f"{2**64 - 1}-{2**64 - 1}"  # valid: nothing can come after it
         assert client.get(f"/api/tasks/{task_id}/events", params={"after": last}).text == ""
         everything = client.get(f"/api/tasks/{task_id}/events", params={"after": "0"}).text
         assert everything.count("data: ") == client.get(f"/api/tasks/{task_id}/events").text.count("data: ") > 0
     for bad in ["1-", "99999999999999999999999-0", "18446744073709551616"]:
         with _ws(service, task_id, after=bad) as ws:
-            assert json.loads(ws.recv(timeout=10))["error"] == "invalid_event_id"
+            assert json.loads(ws.recv(timeout=10))["error"] == "invalid_request"
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
         assert closed.value.rcvd.code == 4422
