@@ -26,7 +26,7 @@ CHECKS = ["not_a_server_error", "response_schema_conformance", "status_code_conf
 CONFIG = {
     "seed": 7,
     "request-timeout": 15,
-    "generation": {"mode": "all", "max-examples": 20, "deterministic": False},
+    "generation": {"mode": "all", "max-examples": 15, "deterministic": False},
     "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
     "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True},
                "stateful": {"enabled": True, "max-steps": 8}},
