@@ -24,6 +24,7 @@ router = APIRouter()
 # Below redis-py's default socket timeout (5 s): a longer XREAD BLOCK on an idle task raised TimeoutError
 # and cut every SSE / WebSocket stream of a paused, waiting or failed task after 5 s.
 BLOCK_MS = 4_000
+FINAL_RECHECK_SECONDS = 15
 PAGE = 500
 FINAL_VALUES = {status.value for status in FINAL_STATUSES}
 
@@ -174,7 +175,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
                     last = event["id"]
                     await send(event)
             # The task is final (or gone): keep the socket open for the client, look again rarely.
-            await asyncio.sleep(BLOCK_MS / 1000)
+            await asyncio.sleep(FINAL_RECHECK_SECONDS)
 
     async def read_messages() -> None:
         while True:

@@ -200,3 +200,18 @@ def test_options_and_405_name_every_method_of_a_path(service) -> None:
         assert put.headers["allow"] == options.headers["allow"]
         metrics = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
         assert all(media.startswith("text/plain") for media in metrics)
+
+
+def test_an_idle_event_stream_outlives_the_redis_socket_timeout(service) -> None:
+    """redis-py's default socket timeout is 5 s: a longer blocking read used to cut idle SSE streams."""
+    with service.client() as client:
+        task_id = execute(client, "data_pipeline", {"step_seconds": 0, "require_approval": True})
+        wait_status(client, task_id, "waiting_input")
+    keep_alives = 0
+    with httpx.stream("GET", f"{service.url}/api/tasks/{task_id}/events", timeout=20) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            keep_alives += line == ": keep-alive"
+            if keep_alives == 2:  # two idle blocking reads in a row, 8 s: past the 5 s timeout
+                break
+    assert keep_alives == 2
