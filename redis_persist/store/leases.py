@@ -14,6 +14,7 @@ from collections.abc import Callable
 import redis
 
 from redis_persist.store import keys, scripts
+from redis_persist.store.connections import RedisConnections
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,14 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        redis_url: str,
+        connections: RedisConnections,
         replica: str,
         lease_ttl_seconds: float,
         on_lost: Callable[[str], None],
     ) -> None:
-        self._client = redis.Redis.from_url(
-            redis_url, decode_responses=True, socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=2
+        # Few, quick retries: a renewal stuck in backoff must not outlast the lease it renews.
+        self._client = connections.sync_client(
+            socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=2, retries=2
         )
         self._renew = self._client.register_script(scripts.RENEW_LEASES)
         self._replica = replica
