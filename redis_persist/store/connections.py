@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelConnectionPool
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry as SyncRetry
 
@@ -67,7 +68,25 @@ def _may_have_run(error: Exception) -> bool:
 
 
 def _is_resend_safe(error: Exception) -> bool:
+    if isinstance(error, AuthenticationError):
+        return False  # a wrong password stays wrong: say so at once
     return not (_is_at_most_once.get() and _may_have_run(error))
+
+
+class _SyncRetry(SyncRetry):
+    """Exponential backoff on connection errors, but not on a refused password."""
+
+    def call_with_retry(  # type: ignore[override]
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        def retryable(error: Exception) -> bool:
+            return _is_resend_safe(error) and (is_retryable is None or is_retryable(error))
+
+        return super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
 class _AsyncRetry(AsyncRetry):
@@ -215,7 +234,7 @@ class RedisConnections:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             # Every command a sync client sends (lease renewal, heartbeats, checks) may run twice.
-            "retry": SyncRetry(self._backoff(), self.retries if retries is None else retries),
+            "retry": _SyncRetry(self._backoff(), self.retries if retries is None else retries),
         }
         if not self.target.is_sentinel:
             return redis.Redis(**kwargs)
