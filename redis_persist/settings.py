@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=1000, ge=10, description="Connections in the shared Redis pool.")
     redis_retries: int = Field(
         default=5, ge=0, le=100,
-        description="Re-sends of a Redis command after a connection error (exponential backoff, 50 ms to 2 s).",
+        description="Re-sends of a Redis command after a connection error (backoff 0.1 s, doubling, at most 2 s).",
     )
     redis_health_check_seconds: float = Field(
         default=5.0, ge=0, le=3600,
