@@ -72,6 +72,8 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
         _check_redis(settings)
         yield settings
         return
+    if settings.min_replicas:
+        _fail("REDIS_PERSIST_MIN_REPLICAS needs a replicated Redis in REDIS_URL: the embedded one has no replicas", 2)
     embedded = EmbeddedRedis(settings.data_dir)
     try:
         embedded.start()

@@ -123,6 +123,15 @@ def test_invalid_settings_are_refused_with_a_clear_message(redis_url) -> None:
     assert result.returncode == 2 and "no_such_module" in result.stderr
 
 
+def test_min_replicas_without_a_replicated_redis_is_refused(tmp_path) -> None:
+    env = {**ServiceProcess(None).env(), "REDIS_PERSIST_MIN_REPLICAS": "1",
+           "REDIS_PERSIST_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "redis_persist", "serve", "--port", "1"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "REDIS_PERSIST_MIN_REPLICAS needs a replicated Redis" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before starting the embedded Redis
+
+
 def test_health_is_503_while_redis_is_down_and_tasks_survive_a_redis_restart(tmp_path) -> None:
     redis_server = EmbeddedRedis(tmp_path / "redis")
     redis_server.start()
