@@ -226,15 +226,19 @@ class RedisConnections:
                                   connection_pool_class=_BlockingSentinelPool, **kwargs)
 
     def sync_client(self, *, socket_timeout: float | None, socket_connect_timeout: float,
-                    retries: int | None = None) -> redis.Redis:
-        """A synchronous, decoding client (the lease keeper's thread, the startup check)."""
+                    retry_for_seconds: float | None = None) -> redis.Redis:
+        """A synchronous, decoding client (the lease keeper's thread, the startup check).
+
+        `retry_for_seconds` bounds the backoff of its retries instead of the `retries` count.
+        """
+        retries = self.retries if retry_for_seconds is None else retries_within(retry_for_seconds)
         kwargs = {
             **self._common(),
             "decode_responses": True,
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
             # Every command a sync client sends (lease renewal, heartbeats, checks) may run twice.
-            "retry": _SyncRetry(self._backoff(), self.retries if retries is None else retries),
+            "retry": _SyncRetry(self._backoff(), retries),
         }
         if not self.target.is_sentinel:
             return redis.Redis(**kwargs)
@@ -248,6 +252,16 @@ class RedisConnections:
         managers, self._sentinel_managers = self._sentinel_managers, []
         for manager in managers:
             await manager.aclose()
+
+
+def retries_within(seconds: float) -> int:
+    """How many retries the backoff fits in `seconds` (at least one)."""
+    backoff = ExponentialBackoff(cap=RETRY_BACKOFF_CAP_SECONDS, base=RETRY_BACKOFF_BASE_SECONDS)
+    retries, waited = 0, 0.0
+    while waited + backoff.compute(retries + 1) <= seconds:
+        retries += 1
+        waited += backoff.compute(retries)
+    return max(retries, 1)
 
 
 def _with_connection_class(kwargs: dict[str, Any]) -> dict[str, Any]:

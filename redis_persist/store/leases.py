@@ -29,9 +29,11 @@ class LeaseKeeper:
         lease_ttl_seconds: float,
         on_lost: Callable[[str], None],
     ) -> None:
-        # Few, quick retries: a renewal stuck in backoff must not outlast the lease it renews.
+        # A failed renewal is retried for up to a third of the lease: that rides out a Redis restart or a
+        # Sentinel failover (2-3 s) without losing the leases, and the next regular renewal is due by then.
         self._client = connections.sync_client(
-            socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=2, retries=2
+            socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=min(2, lease_ttl_seconds / 3),
+            retry_for_seconds=lease_ttl_seconds / 3,
         )
         self._renew = self._client.register_script(scripts.RENEW_LEASES)
         self._replica = replica
