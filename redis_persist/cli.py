@@ -53,6 +53,7 @@ def _check_redis(settings: Settings) -> None:
             replicas = int(client.info("replication").get("connected_slaves", 0))
         finally:
             client.close()
+            connections.close_sync()
     except (redis.RedisError, ValueError, TypeError, OSError) as error:
         _fail(f"cannot reach Redis at {url}: {error}")
     missing = REQUIRED_MODULES - modules

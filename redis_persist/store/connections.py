@@ -188,6 +188,7 @@ class RedisConnections:
     retries: int = 5
     health_check_seconds: float = 5.0
     _sentinel_managers: list[AsyncSentinel] = field(default_factory=list)
+    _sync_sentinel_managers: list[redis.sentinel.Sentinel] = field(default_factory=list)
 
     @classmethod
     def from_url(cls, url: str, retries: int = 5, health_check_seconds: float = 5.0) -> RedisConnections:
@@ -245,10 +246,18 @@ class RedisConnections:
         sentinel_kwargs = _sentinel_auth(kwargs)
         sentinel_kwargs["socket_timeout"] = socket_connect_timeout
         manager = redis.sentinel.Sentinel(list(self.target.sentinels), sentinel_kwargs=sentinel_kwargs)
+        self._sync_sentinel_managers.append(manager)
         return manager.master_for(self.target.service_name, redis_class=redis.Redis, **kwargs)
 
+    def close_sync(self) -> None:
+        """Close the Sentinel clients opened for sync clients (the clients it returned close themselves)."""
+        managers, self._sync_sentinel_managers = self._sync_sentinel_managers, []
+        for manager in managers:
+            manager.close()
+
     async def aclose(self) -> None:
-        """Close the Sentinel clients this object opened (clients it returned are closed by their owners)."""
+        """Close every Sentinel client this object opened (clients it returned are closed by their owners)."""
+        self.close_sync()
         managers, self._sentinel_managers = self._sentinel_managers, []
         for manager in managers:
             await manager.aclose()
