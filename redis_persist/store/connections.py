@@ -195,9 +195,10 @@ class RedisConnections:
         return cls(RedisTarget.parse(url), retries, health_check_seconds)
 
     def _common(self) -> dict[str, Any]:
+        is_tcp = "unix_socket_path" not in self.target.connection_kwargs
         return {
             "health_check_interval": self.health_check_seconds,
-            "socket_keepalive": True,
+            **({"socket_keepalive": True} if is_tcp else {}),
             # Off so the pool replaces sockets Redis closed before sending on them (see the comment above).
             "maint_notifications_config": MaintNotificationsConfig(enabled=False),
             **self.target.connection_kwargs,  # options given in the URL win, as in redis-py
