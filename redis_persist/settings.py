@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from redis_persist.store.connections import RedisTarget
+
 
 class Settings(BaseSettings):
     """Service settings, read from `REDIS_URL`, `SERVICE_NAME` and `REDIS_PERSIST_*`."""
@@ -47,6 +49,30 @@ class Settings(BaseSettings):
     )
     events_max_per_task: int = Field(default=10_000, ge=10, description="Events kept per task (oldest trimmed).")
     redis_max_connections: int = Field(default=1000, ge=10, description="Connections in the shared Redis pool.")
+    redis_retries: int = Field(
+        default=5, ge=0, le=100,
+        description="Re-sends of a Redis command after a connection error (backoff 0.1 s, doubling, at most 2 s).",
+    )
+    redis_health_check_seconds: float = Field(
+        default=5.0, ge=0, le=3600,
+        description="A pooled connection idle longer than this is PINGed before use; 0 disables.",
+    )
+    min_replicas: int = Field(
+        default=0, ge=0, le=100,
+        description="Replicas that must acknowledge each checkpoint (Redis WAIT) before the next node starts; 0: no wait.",
+    )
+    replica_ack_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="How long a checkpoint waits for min_replicas acknowledgements before the node boundary fails.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _parse_redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        RedisTarget.parse(value)  # raises ValueError naming what is wrong
+        return value
 
     @field_validator("node_timeout_seconds", mode="before")
     @classmethod

@@ -7,9 +7,19 @@ from typing import Any
 
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from redis_persist.core.errors import LeaseLost
 from redis_persist.store import keys
+
+
+class ReplicaAckTimeout(RedisError):
+    """Fewer replicas than required acknowledged a checkpoint in time.
+
+    A RedisError on purpose: the runner treats it like Redis being unreachable and leaves the task to be
+    re-claimed from its last checkpoint after the lease time, so the next node never starts on a
+    checkpoint that the primary alone holds.
+    """
 
 
 class FencedRedisSaver(AsyncRedisSaver):
@@ -18,12 +28,23 @@ class FencedRedisSaver(AsyncRedisSaver):
     `token_for(thread_id)` returns the fencing token this process holds, or None.
     A process without a worker (API only) passes a function that always returns None
     and so can read checkpoints but never write them.
+    With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
-    def __init__(self, redis_client: Redis, lease_client: Redis, token_for: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        redis_client: Redis,
+        lease_client: Redis,
+        token_for: Callable[[str], str | None],
+        *,
+        min_replicas: int = 0,
+        replica_ack_timeout_seconds: float = 5.0,
+    ) -> None:
         super().__init__(redis_client=redis_client)
         self._token_for = token_for
         self._lease_client = lease_client  # decodes responses; the saver's own client does not
+        self._min_replicas = min_replicas
+        self._ack_timeout_ms = max(1, int(replica_ack_timeout_seconds * 1000))
 
     async def _check_lease(self, config: dict[str, Any]) -> None:
         thread_id = config["configurable"]["thread_id"]
@@ -31,9 +52,26 @@ class FencedRedisSaver(AsyncRedisSaver):
         if token is None or await self._lease_client.get(keys.lease(thread_id)) != token:
             raise LeaseLost(thread_id)
 
+    async def _wait_for_replicas(self, thread_id: str) -> None:
+        # WAIT covers the writes of the connection it runs on, and the saver spread the checkpoint over
+        # pooled connections. Replication keeps order, so one write here, after the checkpoint's writes
+        # finished, then WAIT on the same connection covers them all.
+        pipe = self._lease_client.pipeline(transaction=False)
+        pipe.set(keys.REPLICATION_PROBE, thread_id)
+        pipe.wait(self._min_replicas, self._ack_timeout_ms)
+        _, acknowledged = await pipe.execute()
+        if acknowledged < self._min_replicas:
+            raise ReplicaAckTimeout(
+                f"checkpoint of {thread_id!r} reached {acknowledged} replica(s) within {self._ack_timeout_ms} ms; "
+                f"REDIS_PERSIST_MIN_REPLICAS={self._min_replicas}"
+            )
+
     async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
         await self._check_lease(config)
-        return await super().aput(config, checkpoint, metadata, new_versions)
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if self._min_replicas:
+            await self._wait_for_replicas(config["configurable"]["thread_id"])
+        return saved
 
     async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]
         await self._check_lease(config)

@@ -15,6 +15,7 @@ QUEUE = PREFIX + "queue"  # stream of task ids to run
 QUEUE_GROUP = "workers"
 CONTROL_CHANNEL = PREFIX + "control"  # pub/sub: task ids whose control flags changed
 REPLICA = PREFIX + "replica:"  # heartbeat per live replica
+REPLICATION_PROBE = PREFIX + "replication-probe"  # written before WAIT so WAIT covers a checkpoint's writes
 
 
 def task(task_id: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import redis
 
 from redis_persist.store import keys, scripts
+from redis_persist.store.connections import RedisConnections
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,16 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        redis_url: str,
+        connections: RedisConnections,
         replica: str,
         lease_ttl_seconds: float,
         on_lost: Callable[[str], None],
     ) -> None:
-        self._client = redis.Redis.from_url(
-            redis_url, decode_responses=True, socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=2
+        # A failed renewal is retried for up to a third of the lease: that rides out a Redis restart or a
+        # Sentinel failover (2-3 s) without losing the leases, and the next regular renewal is due by then.
+        self._client = connections.sync_client(
+            socket_timeout=lease_ttl_seconds / 3, socket_connect_timeout=min(2, lease_ttl_seconds / 3),
+            retry_for_seconds=lease_ttl_seconds / 3,
         )
         self._renew = self._client.register_script(scripts.RENEW_LEASES)
         self._replica = replica

@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from redis_persist.store import keys
+from redis_persist.store.connections import sent_at_most_once
 
 
 class WorkQueue:
@@ -25,9 +26,11 @@ class WorkQueue:
 
     async def read(self, count: int, block_ms: int) -> list[tuple[str, str]]:
         """Up to `count` new (message id, task id) pairs, waiting up to `block_ms`."""
-        reply = await self._redis.xreadgroup(
-            keys.QUEUE_GROUP, self._consumer, {keys.QUEUE: ">"}, count=count, block=block_ms
-        )
+        # Re-sent after it ran, the first read's messages would sit unseen in our pending list until reclaimed.
+        with sent_at_most_once():
+            reply = await self._redis.xreadgroup(
+                keys.QUEUE_GROUP, self._consumer, {keys.QUEUE: ">"}, count=count, block=block_ms
+            )
         return [(msg_id, fields["task_id"]) for _, entries in reply or [] for msg_id, fields in entries]
 
     async def ack(self, message_id: str) -> None:

@@ -8,11 +8,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
 from redis_persist.core.status import TaskStatus, allowed_sources
 from redis_persist.core.task import Task
 from redis_persist.store import keys, scripts
+from redis_persist.store.connections import sent_at_most_once
 from redis_persist.store.events import make_event, utc_now
 
 S = TaskStatus
@@ -24,6 +26,13 @@ def _csv(statuses: Iterable[TaskStatus]) -> str:
 
 def _status_event(task_id: str, status: TaskStatus, **fields: Any) -> str:
     return make_event("status", task_id, status=status.value, **fields)
+
+
+async def _at_most_once(script: AsyncScript, args: list[Any]) -> Any:
+    # Run twice, a claim would skip its own task, a move answer 'illegal' to itself, a record append its
+    # events twice: never re-sent once it may have reached Redis (store/connections.py says why).
+    with sent_at_most_once():
+        return await script(args=args)
 
 
 class TaskStore:
@@ -133,8 +142,8 @@ class TaskStore:
         if target.is_final and self._finished_ttl_ms:
             expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms)
         all_events = [_status_event(task_id, target, **(status_fields or {})), *events]
-        outcome, current = await self._transition(
-            args=[
+        outcome, current = await _at_most_once(
+            self._transition, [
                 task_id,
                 target.value,
                 _csv(chosen),
@@ -159,8 +168,8 @@ class TaskStore:
 
     async def claim(self, task_id: str, replica: str, lease_ttl_ms: int) -> str | None:
         """Move a queued task to running under a new lease; returns its fencing token, or None."""
-        outcome, token = await self._claim(
-            args=[
+        outcome, token = await _at_most_once(
+            self._claim, [
                 task_id,
                 replica,
                 lease_ttl_ms,
@@ -187,8 +196,8 @@ class TaskStore:
 
         Returns whether a pause is requested (so the caller needs no extra read at a node boundary).
         """
-        reply = await self._record(
-            args=[
+        reply = await _at_most_once(
+            self._record, [
                 task_id,
                 token,
                 json.dumps(dict(fields or {})),
@@ -213,8 +222,8 @@ class TaskStore:
             _status_event(task_id, S.PAUSED),
             make_event("task_paused", task_id, reason="Paused by user", action_required="resume"),
         ]
-        outcome, current = await self._request_pause(
-            args=[task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events)]
+        outcome, current = await _at_most_once(
+            self._request_pause, [task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events)]
         )
         if outcome == "missing":
             raise TaskNotFound(task_id)
@@ -254,7 +263,7 @@ class TaskStore:
 
     async def delete(self, task_id: str, deletable: Iterable[TaskStatus]) -> None:
         """Remove the task record, its events and index entries if its status is deletable."""
-        outcome, current = await self._delete(args=[task_id, _csv(deletable)])
+        outcome, current = await _at_most_once(self._delete, [task_id, _csv(deletable)])
         if outcome == "missing":
             raise TaskNotFound(task_id)
         if outcome == "illegal":

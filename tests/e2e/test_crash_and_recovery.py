@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -121,6 +123,15 @@ def test_invalid_settings_are_refused_with_a_clear_message(redis_url) -> None:
     assert result.returncode == 2 and "no_such_module" in result.stderr
 
 
+def test_min_replicas_without_a_replicated_redis_is_refused(tmp_path) -> None:
+    env = {**ServiceProcess(None).env(), "REDIS_PERSIST_MIN_REPLICAS": "1",
+           "REDIS_PERSIST_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "redis_persist", "serve", "--port", "1"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "REDIS_PERSIST_MIN_REPLICAS needs a replicated Redis" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before starting the embedded Redis
+
+
 def test_health_is_503_while_redis_is_down_and_tasks_survive_a_redis_restart(tmp_path) -> None:
     redis_server = EmbeddedRedis(tmp_path / "redis")
     redis_server.start()
@@ -138,6 +149,38 @@ def test_health_is_503_while_redis_is_down_and_tasks_survive_a_redis_restart(tmp
             done = wait_status(client, task_id, "completed", timeout=60)
         assert done["completed_nodes"] == ["one", "two", "three", "four"]
         assert service.process.poll() is None
+    finally:
+        service.kill()
+        redis_server.stop()
+
+
+def test_after_a_redis_kill_9_and_restart_no_task_waits_out_a_lease(tmp_path) -> None:
+    """Stale pooled connections are replaced, not failed on: nothing is re-claimed, nothing pays a lease."""
+    lease_ttl = 10
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    env = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": str(lease_ttl), "REDIS_PERSIST_MAX_TASKS": "4"}
+    service = ServiceProcess(redis_server.url, env=env)
+    try:
+        service.start()
+        with service.client() as client:
+            # 4 run at once, 4 wait queued: claims, node records and checkpoints all happen after the restart.
+            ids = [execute(client, "counting", {"step_seconds": 0.6}) for _ in range(8)]
+            for task_id in ids[:4]:
+                wait_node_started(client, task_id, "two")
+            os.kill(redis_server.pid, signal.SIGKILL)
+            redis_server.stop()  # reaps it
+            redis_server = EmbeddedRedis(tmp_path / "redis", port=redis_server.port)
+            redis_server.start()  # same port, same AOF
+            restarted = time.monotonic()
+            done = [wait_status(client, task_id, "completed", "failed", timeout=4 * lease_ttl) for task_id in ids]
+            elapsed = time.monotonic() - restarted
+        assert [t["status"] for t in done] == ["completed"] * 8
+        # Each task was claimed once and ran on: a failed write would have left it to a re-claim.
+        assert [t["attempts"] for t in done] == [1] * 8, service.log()
+        # About 2 s of work remained for the running tasks and 2.4 s for the queued ones; a lost write costs
+        # a whole lease (10 s) before the task is re-claimed.
+        assert elapsed < lease_ttl, f"tasks took {elapsed:.1f}s after the restart:\n{service.log()}"
     finally:
         service.kill()
         redis_server.stop()
