@@ -5,6 +5,7 @@
 #                                         print the URL once /health answers through nginx
 #   scripts/containers.sh down            remove everything `up` started (containers, network, volumes)
 #   scripts/containers.sh compose ARGS    podman-compose on this stack: ps, logs api-1, stop api-1, start api-1...
+#                                         (leading `-f FILE` options add override files)
 #   scripts/containers.sh build           prepare, then build the image (redis-persist:latest)
 #   scripts/containers.sh prepare         install podman & co. and the base images when missing
 #
@@ -98,7 +99,30 @@ build() {
 }
 
 compose() {
-  "$PODMAN_COMPOSE" --project-name "$COMPOSE_PROJECT_NAME" -f "$COMPOSE_FILE" "$@"
+  # Leading `-f FILE` options add override files after the project's compose file.
+  local files=(-f "$COMPOSE_FILE")
+  while [ "${1:-}" = "-f" ] && [ $# -ge 2 ]; do
+    files+=(-f "$2")
+    shift 2
+  done
+  case "${1:-}" in
+    logs | exec | run)  # streamed or interactive
+      "$PODMAN_COMPOSE" --project-name "$COMPOSE_PROJECT_NAME" "${files[@]}" "$@"
+      return ;;
+  esac
+  # Starting a container can start aardvark-dns (the containers' DNS), a daemon that inherits our
+  # stdout and stderr: when they are pipes (`| tee`, a test reading them) the reader would wait for
+  # that daemon to exit. So the output goes through files.
+  local out err status=0
+  out=$(mktemp) err=$(mktemp)
+  "$PODMAN_COMPOSE" --project-name "$COMPOSE_PROJECT_NAME" "${files[@]}" "$@" \
+    </dev/null >"$out" 2>"$err" || status=$?
+  cat "$out"
+  # Without systemd podman cannot schedule healthchecks (`podman healthcheck run` still works) and
+  # says so for every container: drop that noise, keep everything else.
+  grep -v -e 'systemd connection to .* healthchecks' -e 'failed to connect to syslog' "$err" >&2 || true
+  rm -f "$out" "$err"
+  return "$status"
 }
 
 wait_for_health() {
