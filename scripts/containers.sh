@@ -148,7 +148,23 @@ up() {
 
 down() {
   [ -x "$PODMAN_COMPOSE" ] || { say "podman-compose is not installed: nothing was started"; return 0; }
-  compose down -v --timeout 30 >&2
+  local status=0 label="label=io.podman.compose.project=$COMPOSE_PROJECT_NAME" leftover
+  compose down -v --timeout 30 >&2 || status=$?
+  # A replica in a restart loop (one that cannot start) can come back between compose's stop and rm.
+  leftover=$(podman ps --all --quiet --filter "$label")
+  if [ -n "$leftover" ]; then
+    # shellcheck disable=SC2086 # one id per word
+    podman rm --force --time 0 $leftover >/dev/null
+  fi
+  leftover=$(podman volume ls --quiet --filter "$label")
+  if [ -n "$leftover" ]; then
+    # shellcheck disable=SC2086
+    podman volume rm --force $leftover >/dev/null
+  fi
+  if podman network exists "${COMPOSE_PROJECT_NAME}_default"; then
+    podman network rm --force "${COMPOSE_PROJECT_NAME}_default" >/dev/null
+  fi
+  return "$status"
 }
 
 command=${1:-}
