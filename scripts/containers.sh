@@ -120,7 +120,8 @@ compose() {
   cat "$out"
   # Without systemd podman cannot schedule healthchecks (`podman healthcheck run` still works) and
   # says so for every container: drop that noise, keep everything else.
-  grep -v -e 'systemd connection to .* healthchecks' -e 'failed to connect to syslog' "$err" >&2 || true
+  grep -v -e 'systemd connection to .* healthchecks' -e 'failed to connect to syslog' \
+    -e 'condition check due to podman' "$err" >&2 || true
   rm -f "$out" "$err"
   return "$status"
 }
