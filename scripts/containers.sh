@@ -36,7 +36,7 @@ say() { echo "containers.sh: $*" >&2; }
 
 ensure_tools() {
   local missing=() tool
-  for tool in podman buildah slirp4netns newuidmap fuse-overlayfs debootstrap runc; do
+  for tool in podman buildah slirp4netns newuidmap fuse-overlayfs debootstrap runc curl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -45,7 +45,7 @@ ensure_tools() {
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-      podman buildah slirp4netns uidmap fuse-overlayfs debootstrap runc >/dev/null
+      podman buildah slirp4netns uidmap fuse-overlayfs debootstrap runc curl >/dev/null
   fi
   if [ ! -x "$PODMAN_COMPOSE" ]; then
     say "installing podman-compose into .venv"
