@@ -16,6 +16,7 @@
 # builds stand-ins under the names the files use, once: python:3.11-slim and the Debian base they share
 # from the apt mirror this machine uses, redis:8 (valkey + RedisJSON + RediSearch) and nginx:1.27-alpine
 # (Debian's nginx). With a registry, `podman pull` those three first and they are used as they are.
+# Installing packages and debootstrap need root (or sudo for apt); our machines run everything as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -43,8 +44,9 @@ ensure_tools() {
     say "installing podman and its helpers (missing: ${missing[*]})"
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    # Another apt may hold the lock (parallel installs): wait for it rather than fail.
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
       podman buildah slirp4netns uidmap fuse-overlayfs debootstrap runc curl >/dev/null
   fi
   if [ ! -x "$PODMAN_COMPOSE" ]; then
@@ -176,5 +178,5 @@ case "$command" in
   build) build ;;
   prepare) prepare ;;
   compose) compose "$@" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac

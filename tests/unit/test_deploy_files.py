@@ -85,6 +85,9 @@ def test_compose_nginx_mounts_the_config_and_waits_for_replicas(compose, nginx_c
     assert [f"./nginx/{script.rsplit('/', 1)[-1]}", script, "ro"] in mounts
     assert (REPO_ROOT / "nginx" / script.rsplit("/", 1)[-1]).is_file()
     container_ports = {int(mapping.split(":")[-1]) for mapping in nginx["ports"]}
+    for mapping in nginx["ports"]:
+        bind = re.match(r"\$\{HTTP_BIND:-([^}]*)\}:", mapping)
+        assert bind and bind[1] == "127.0.0.1", f"published on loopback unless HTTP_BIND says otherwise: {mapping}"
     listen_ports = {int(port) for port in re.findall(r"^\s*listen\s+(\d+);", nginx_conf, re.MULTILINE)}
     assert container_ports == listen_ports == {80}
     assert set(nginx["depends_on"]) == set(REPLICA_NAMES)
