@@ -80,7 +80,14 @@ def test_compose_nginx_mounts_the_config_and_waits_for_replicas(compose, nginx_c
     mounts = [volume.split(":") for volume in nginx["volumes"]]
     assert ["./nginx/redis-persist.conf", "/etc/nginx/nginx.conf", "ro"] in mounts
     assert (REPO_ROOT / "nginx" / "redis-persist.conf").is_file()
+    # nginx runs under the script that reloads it when a restarted replica comes back on a new address.
+    script = nginx["command"][-1]
+    assert [f"./nginx/{script.rsplit('/', 1)[-1]}", script, "ro"] in mounts
+    assert (REPO_ROOT / "nginx" / script.rsplit("/", 1)[-1]).is_file()
     container_ports = {int(mapping.split(":")[-1]) for mapping in nginx["ports"]}
+    for mapping in nginx["ports"]:
+        bind = re.match(r"\$\{HTTP_BIND:-([^}]*)\}:", mapping)
+        assert bind and bind[1] == "127.0.0.1", f"published on loopback unless HTTP_BIND says otherwise: {mapping}"
     listen_ports = {int(port) for port in re.findall(r"^\s*listen\s+(\d+);", nginx_conf, re.MULTILINE)}
     assert container_ports == listen_ports == {80}
     assert set(nginx["depends_on"]) == set(REPLICA_NAMES)
@@ -115,10 +122,39 @@ def test_dockerfile_runs_the_service_on_all_interfaces(dockerfile_cmd):
 def test_pyproject_provides_the_redis_persist_command():
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert "redis-persist" in pyproject["project"]["scripts"]
-    copied = re.findall(r"^COPY\s+(.+?)\s+\S+$", DOCKERFILE.read_text(), re.MULTILINE)
-    for sources in copied:
-        for source in sources.split():
-            assert (REPO_ROOT / source).exists(), f"the Dockerfile copies {source}, which must exist"
+    for source in _copied_from_context():
+        assert (REPO_ROOT / source).exists(), f"the Dockerfile copies {source}, which must exist"
+
+
+def _copied_from_context() -> set[str]:
+    """What the Dockerfile's COPY lines take from the build context (not from another stage)."""
+    sources = set()
+    for line in re.findall(r"^COPY\s+(.+?)\s+\S+$", DOCKERFILE.read_text(), re.MULTILINE):
+        if "--from=" not in line:
+            sources.update(source.rstrip("/") for source in line.split())
+    return sources
+
+
+def test_dockerignore_sends_only_what_the_dockerfile_copies():
+    lines = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()]
+    rules = [line for line in lines if line and not line.startswith("#")]
+    assert rules[0] == "*", "everything is excluded first"
+    included = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert included == _copied_from_context()
+
+
+def test_image_is_slim_non_root_and_checks_its_health(compose):
+    text = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
+    assert stages == ["python:3.11-slim", "python:3.11-slim"], "a build stage, then the slim base again"
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert "COPY --from=build" in final_stage and "pip install" not in final_stage
+    users = re.findall(r"^USER\s+(\S+)", final_stage, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+    assert re.search(r"^HEALTHCHECK .*CMD .*127\.0\.0\.1:8000/health", text, re.MULTILINE | re.DOTALL)
+    for name in REPLICA_NAMES:
+        grace = compose["services"][name]["stop_grace_period"]
+        assert int(grace.removesuffix("s")) >= 10, "time for the SIGTERM hand-over"
 
 
 def test_rendered_local_conf_points_at_loopback_ports(nginx_conf, tmp_path):

@@ -1,0 +1,33 @@
+"""The compose stack under podman: the `containers` marker and the fixture that builds and starts it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from tests.containers.compose import ComposeStack
+from tests.support import free_port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "containers: builds the Dockerfile and runs docker-compose-redis-persist.yml with podman "
+        "(scripts/containers.sh installs podman and the base images when missing)",
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    """The whole compose stack (Redis, api-1..3, nginx) under a unique project name, nginx on a free port.
+
+    `up` builds the image once (cached layers are reused); teardown always runs `down -v`.
+    """
+    started = ComposeStack(f"rp-test-{secrets.token_hex(3)}", free_port())
+    try:
+        started.up()
+        yield started
+    finally:
+        started.down()

@@ -1,0 +1,225 @@
+"""The Dockerfile built and docker-compose-redis-persist.yml run for real (podman): the seed's failover.
+
+One compose project (Redis stand-in with AOF, api-1..3, nginx) on a free loopback port: tasks started
+through nginx survive `stop api-1` (graceful hand-over) and `kill api-2` (SIGKILL, lease takeover),
+each finishing from its checkpoint with no completed node run twice; `down -v` leaves nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.containers.compose import ComposeStack
+from tests.support import free_port, node_runs, read_events, wait_until
+from tests.support_cluster import DATA_PIPELINE_NODES, execute, get_task, rerun_completed_nodes
+
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
+
+REPLICAS = ("api-1", "api-2", "api-3")
+LEASE_TTL_SECONDS = 15  # the compose file's REDIS_PERSIST_LEASE_TTL_SECONDS
+STEP_SECONDS = 2.0  # 4 nodes: a task runs ~8 s, long enough to be caught mid-run
+
+
+@dataclass
+class Snapshot:
+    """The victim's tasks just before it was stopped or killed."""
+
+    tasks: dict[str, dict]
+
+    def running_on(self, replica: str) -> dict[str, dict]:
+        return {i: t for i, t in self.tasks.items() if t.get("owner") == replica and t["status"] == "running"}
+
+
+def _start_tasks(stack: ComposeStack, prefix: str, count: int) -> list[str]:
+    task_ids = [f"{prefix}-{secrets.token_hex(2)}-{i:02d}" for i in range(count)]
+    with stack.client() as http:
+        for task_id in task_ids:
+            execute(http, task_id, "data_pipeline", {"step_seconds": STEP_SECONDS})
+    return task_ids
+
+
+def _wait_for_checkpointed_task_on(stack: ComposeStack, victim: str, task_ids: list[str]) -> Snapshot:
+    with stack.client() as http:
+
+        def victim_mid_task() -> Snapshot | None:
+            snapshot = Snapshot({task_id: get_task(http, task_id) for task_id in task_ids})
+            running = snapshot.running_on(victim)
+            return snapshot if any(task.get("checkpoint") for task in running.values()) else None
+
+        return wait_until(victim_mid_task, 90, f"{victim} running a task past its first node", interval=0.2)
+
+
+def _wait_all_completed(stack: ComposeStack, task_ids: list[str], timeout: float) -> dict[str, dict]:
+    with stack.client() as http:
+        latest: dict[str, dict] = {}
+
+        def all_final() -> bool:
+            latest.update({task_id: get_task(http, task_id) for task_id in task_ids})
+            return all(task["status"] in {"completed", "failed", "cancelled"} for task in latest.values())
+
+        try:
+            wait_until(all_final, timeout, "every task final", interval=0.5)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {[(t['task_id'], t['status'], t.get('owner')) for t in latest.values()]}")
+        return latest
+
+
+def _check_resumed_from_checkpoints(stack: ComposeStack, victim: str, snapshot: Snapshot, final: dict[str, dict]):
+    """Every task completed; the victim's moved on from their checkpoint; no completed node ran again."""
+    moved = []
+    for task_id, task in final.items():
+        events = read_events(stack.url, task_id)
+        runs = node_runs(events)
+        details = f"{task_id}: {task['status']} on {task.get('owner')}, attempts {task.get('attempts')}, runs {dict(runs)}"
+        assert task["status"] == "completed", details
+        assert rerun_completed_nodes(events) == [], details
+        assert all(runs[node] >= 1 for node in DATA_PIPELINE_NODES), details
+        before = snapshot.tasks[task_id]
+        was_mid_run_on_victim = task_id in snapshot.running_on(victim)
+        if was_mid_run_on_victim and task.get("owner") != victim:
+            moved.append(task_id)
+            assert task["owner"] in set(REPLICAS) - {victim}, details
+            assert task["attempts"] >= 2, details
+        if not was_mid_run_on_victim:
+            assert all(runs[node] == 1 for node in DATA_PIPELINE_NODES), details
+        # Resumed from the checkpoint: what was done before the stop ran once.
+        checkpoint = before.get("checkpoint")
+        done = DATA_PIPELINE_NODES[: DATA_PIPELINE_NODES.index(checkpoint) + 1] if checkpoint else ()
+        assert all(runs[node] == 1 for node in done), details
+    assert moved, f"no task of {victim} was mid-run at the stop: {snapshot.running_on(victim)}"
+    return moved
+
+
+def _wait_healthy(stack: ComposeStack, service: str) -> None:
+    wait_until(lambda: stack.is_healthy(service), 120, f"{service} healthy again", interval=1)
+
+
+def test_the_stack_answers_through_nginx(stack):
+    with stack.client() as http:
+        health = http.get("/health")
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "ok" and health.json()["redis"] == "ok"
+        assert health.json()["service"] in REPLICAS
+        assert "x-upstream" in health.headers, "nginx answered"
+        graphs = http.get("/api/graphs").json()["graphs"]
+        assert {"data_pipeline", "ml_pipeline"} <= {graph["name"] for graph in graphs}
+    for service in ("redis", *REPLICAS, "nginx"):
+        assert stack.is_healthy(service), f"{service}'s healthcheck fails:\n{stack.logs(service)[-3000:]}"
+    assert stack.inspect("api-1")["Config"]["User"] == "app", "the service runs as the image's non-root user"
+    appendonly = stack.podman("exec", stack.container("redis"), "redis-cli", "config", "get", "appendonly").stdout
+    assert appendonly.split() == ["appendonly", "yes"]
+
+
+def test_stop_api1_mid_task_hands_its_tasks_over_and_start_brings_it_back(stack):
+    """The seed's scenario: `stop api-1` mid-task, `start api-1`, resume, check the checkpoint."""
+    with stack.client() as http:
+        # A task paused at a checkpoint before the stop, resumed after the start.
+        paused_id = f"paused-{secrets.token_hex(2)}"
+        execute(http, paused_id, "data_pipeline", {"step_seconds": 1.0})
+        wait_until(lambda: get_task(http, paused_id).get("checkpoint"), 60, f"{paused_id} past its first node")
+        assert http.post(f"/api/tasks/{paused_id}/pause").status_code == 202
+        paused = wait_until(
+            lambda: (task := get_task(http, paused_id))["status"] == "paused" and task, 60, f"{paused_id} paused"
+        )
+
+    task_ids = _start_tasks(stack, "stop", 9)
+    snapshot = _wait_for_checkpointed_task_on(stack, "api-1", task_ids)
+    stopped_at = time.monotonic()
+    stack.compose("stop", "api-1")
+    stop_seconds = time.monotonic() - stopped_at
+    state = stack.inspect("api-1")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 0, f"not a graceful exit: {state}\n{stack.logs('api-1')[-3000:]}"
+    assert stop_seconds < 30, f"stop took {stop_seconds:.1f} s (grace period 30 s)"
+
+    # SIGTERM hands the tasks back at once: they move well before the 15 s lease would expire.
+    in_flight = list(snapshot.running_on("api-1"))
+    with stack.client() as http:
+        wait_until(
+            lambda: all(
+                (task := get_task(http, task_id))["status"] == "completed" or task.get("owner") != "api-1"
+                for task_id in in_flight
+            ),
+            LEASE_TTL_SECONDS - 5,
+            "api-1's tasks running elsewhere before its lease expired",
+            interval=0.2,
+        )
+
+    final = _wait_all_completed(stack, task_ids, 120)
+    _check_resumed_from_checkpoints(stack, "api-1", snapshot, final)
+
+    stack.compose("start", "api-1")
+    _wait_healthy(stack, "api-1")
+    with stack.client() as http:
+        assert get_task(http, paused_id)["checkpoint"] == paused["checkpoint"], "the paused task kept its checkpoint"
+        assert http.post(f"/api/tasks/{paused_id}/resume").status_code == 202
+        wait_until(lambda: get_task(http, paused_id)["status"] == "completed", 60, f"{paused_id} completed")
+    runs = node_runs(read_events(stack.url, paused_id))
+    assert all(runs[node] == 1 for node in DATA_PIPELINE_NODES), f"{paused_id} resumed from its checkpoint: {runs}"
+
+
+def test_killed_replica_tasks_finish_elsewhere_after_its_lease(stack):
+    task_ids = _start_tasks(stack, "kill", 9)
+    snapshot = _wait_for_checkpointed_task_on(stack, "api-2", task_ids)
+    stack.compose("kill", "api-2")  # SIGKILL: no hand-over, the lease has to expire
+    state = stack.inspect("api-2")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 137, state
+
+    final = _wait_all_completed(stack, task_ids, 3 * LEASE_TTL_SECONDS + 60)
+    _check_resumed_from_checkpoints(stack, "api-2", snapshot, final)
+
+    stack.compose("start", "api-2")
+    _wait_healthy(stack, "api-2")
+
+
+def test_health_and_dashboard_answer_through_nginx_after_the_failovers(stack):
+    for service in REPLICAS:
+        assert stack.is_healthy(service), f"{service}:\n{stack.logs(service)[-3000:]}"
+    with stack.client() as http:
+        # The restarted replicas came back on new addresses: nginx follows them and uses all three again.
+        answered_by: set[str] = set()
+
+        def every_replica_answered() -> bool:
+            health = http.get("/health")
+            assert health.status_code == 200, health.text
+            answered_by.add(health.json()["service"])
+            return answered_by == set(REPLICAS)
+
+        wait_until(every_replica_answered, 30, f"/health through nginx from every replica (so far {answered_by})")
+        dashboard = http.get("/")
+        assert dashboard.status_code == 200
+        assert dashboard.headers["content-type"].startswith("text/html")
+        assert "<html" in dashboard.text.lower()
+
+
+def test_down_removes_everything(stack):
+    assert stack.leftovers(), "the stack is up before down"
+    stack.down()
+    assert stack.leftovers() == {}
+
+
+def test_a_wrong_redis_url_stops_the_replica_with_a_clear_message(stack, tmp_path):
+    """A broken compose env: the container exits with the service's own message, visible in `logs`."""
+    broken = ComposeStack(f"rp-test-bad-{secrets.token_hex(3)}", free_port())
+    override = tmp_path / "wrong-redis-url.yml"
+    # A common mistake: the host's URL, which inside the container points at nothing.
+    override.write_text("services:\n  api-1:\n    environment:\n      REDIS_URL: redis://127.0.0.1:6390\n")
+    try:
+        broken.compose("-f", str(override), "up", "-d", "--no-deps", "api-1")
+        message = "redis-persist: cannot reach Redis at redis://127.0.0.1:6390"
+
+        def exited_with_the_message() -> bool:
+            state = broken.inspect("api-1")
+            exited_once = state["RestartCount"] >= 1 or (
+                state["State"]["Status"] == "exited" and state["State"]["ExitCode"] == 1
+            )
+            return exited_once and message in broken.compose("logs", "api-1").stdout
+
+        wait_until(exited_with_the_message, 60, "api-1 to exit with the message", interval=1)
+        assert not broken.is_healthy("api-1")
+    finally:
+        broken.down()
+    assert broken.leftovers() == {}
