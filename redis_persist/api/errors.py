@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from redisvl.exceptions import RedisVLError
 
 from redis_persist.core import errors
+from redis_persist.engine.storage_faults import storage_fault
 
 STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.TaskNotFound: 404,
@@ -46,4 +48,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RedisError)
     async def _redis(_request: Request, error: RedisError) -> JSONResponse:
-        return JSONResponse({"detail": f"Redis unavailable: {error}", "error": "redis_unavailable"}, status_code=503)
+        return _redis_unavailable(error)
+
+    @app.exception_handler(RedisVLError)
+    async def _redis_behind_the_saver(_request: Request, error: RedisVLError) -> JSONResponse:
+        # The checkpointer (history, delete) wraps Redis errors in redisvl's; other redisvl errors are bugs.
+        fault = storage_fault(error)
+        if fault is None:
+            raise error
+        return _redis_unavailable(fault)
+
+
+def _redis_unavailable(error: BaseException) -> JSONResponse:
+    return JSONResponse({"detail": f"Redis unavailable: {error}", "error": "redis_unavailable"}, status_code=503)

@@ -102,7 +102,7 @@ class TaskRunner:
             except Exception as error:
                 if storage_fault(error) is None:
                     raise
-                await self._wait_out(task_id, outage, error, "checkpoint")
+                await self._wait_out(task_id, outage, error, "run")
 
     async def _attempt(self, task_id: str, token: str, outage: StorageOutage) -> None:
         """One run of the graph from the task's last checkpoint; storage faults and LeaseLost propagate."""
