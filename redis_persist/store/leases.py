@@ -88,21 +88,21 @@ class LeaseKeeper:
             # Redis unreachable: a lease we could not renew in time may already be someone else's.
             now = time.monotonic()
             log.warning("lease renewal failed", extra={"replica": self._replica, "error": str(error)})
-            for task_id, (_, renewed_at) in snapshot.items():
+            for task_id, (token, renewed_at) in snapshot.items():
                 if now - renewed_at > self._ttl:
-                    self._lose(task_id)
+                    self._lose(task_id, token)
             return
         self._beat()
         now = time.monotonic()
         for (task_id, (token, _)), outcome in zip(snapshot.items(), outcomes, strict=True):
             if outcome == LEASE_HELD:
                 with self._lock:
-                    if task_id in self._held:
+                    if self._held.get(task_id, ("",))[0] == token:
                         self._held[task_id] = (token, now)
             elif outcome == LEASE_RELEASED:
-                self._release(task_id)
+                self._release(task_id, token)
             else:
-                self._lose(task_id)
+                self._lose(task_id, token)
 
     def _beat(self) -> None:
         # After the renewal and apart from it: under `noeviction` OOM this SET is refused while the
@@ -112,19 +112,27 @@ class LeaseKeeper:
         except redis.RedisError as error:
             log.info("replica heartbeat not written", extra={"replica": self._replica, "error": str(error)})
 
-    def _release(self, task_id: str) -> None:
+    def _release(self, task_id: str, token: str) -> None:
         # The task left running under this lease (the runner's status change released it) just before
         # the worker dropped it here: an ordinary end, not a loss. Stop it all the same (a no-op if it ended).
-        if self._forget(task_id):
+        if self._forget(task_id, token):
             log.debug("lease released by the task's end", extra={"task_id": task_id, "replica": self._replica})
             self._on_lost(task_id)
 
-    def _lose(self, task_id: str) -> None:
+    def _lose(self, task_id: str, token: str) -> None:
         # Dropped since the snapshot: the task ended here in the meantime, nothing was lost.
-        if self._forget(task_id):
+        if self._forget(task_id, token):
             log.warning("lease lost", extra={"task_id": task_id, "replica": self._replica})
             self._on_lost(task_id)
 
-    def _forget(self, task_id: str) -> bool:
+    def _forget(self, task_id: str, token: str) -> bool:
+        """Stop holding the lease `token` of the task; False if this replica no longer holds that one.
+
+        The task may have ended and been claimed here again since the snapshot: its new lease is not
+        the one the renewal answered for, and stays held.
+        """
         with self._lock:
-            return self._held.pop(task_id, None) is not None
+            if self._held.get(task_id, ("",))[0] != token:
+                return False
+            del self._held[task_id]
+            return True

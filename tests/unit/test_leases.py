@@ -98,3 +98,17 @@ async def test_leases_are_renewed_while_redis_is_out_of_memory(store, keeper, re
         admin.config_set("maxmemory", 0)
         admin.close()
     assert await redis_client.pttl(keys.lease("t1")) > 1000 and keeper.stopped == []
+
+
+@pytest.mark.parametrize("redis_client", ["real"], indirect=True)
+async def test_a_task_claimed_here_again_keeps_its_new_lease(store, keeper, redis_client) -> None:
+    old = await _running(store, "t1")
+    await store.transition("t1", S.PAUSED, token=old, release_lease=True)
+    await store.transition("t1", S.QUEUED, enqueue=True)  # resumed...
+    new = await store.claim("t1", "r1", lease_ttl_ms=TTL_MS)  # ...and claimed by this replica again
+    keeper.hold("t1", new)
+    renew = redis_client.register_script(scripts.RENEW_LEASES)
+    # A renewal round whose snapshot still had the old lease gets this answer for it:
+    assert await renew(args=[TTL_MS, "t1", old]) == [LEASE_LOST]
+    keeper._lose("t1", old)
+    assert keeper.token("t1") == new and keeper.stopped == []
