@@ -153,10 +153,7 @@ class TaskRunner:
                                 failed_node = name
                         elif step.started(chunk["id"], name):
                             current_node = name
-                            await self._write(task_id, token, outage, "node_started", lambda name=name: self._store.record(
-                                task_id, token, fields={"current_node": name},
-                                events=[make_event("node_started", task_id, node=name, replica=self._replica)],
-                            ))
+                            await self._node_started(task_id, token, outage, name)
                     elif mode == "custom":
                         await self._report_progress(
                             task_id, token, outage, current_node, chunk, len(completed), total)
@@ -260,6 +257,11 @@ class TaskRunner:
         await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
             task_id, token, fields=fields, drop=["resume_input", "interrupt"], events=events))
         return True  # a node completed after any answer to an interrupt: the answer is consumed
+
+    async def _node_started(self, task_id: str, token: str, outage: StorageOutage, node: str) -> None:
+        event = make_event("node_started", task_id, node=node, replica=self._replica)
+        await self._write(task_id, token, outage, "node_started", lambda: self._store.record(
+            task_id, token, fields={"current_node": node}, events=[event]))
 
     async def _record_checkpoint(
         self, task_id: str, token: str, outage: StorageOutage, chunk: dict[str, Any], done: list[str],

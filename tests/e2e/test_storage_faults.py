@@ -45,7 +45,8 @@ def test_tasks_wait_out_redis_out_of_memory_and_complete_without_failing(own_red
             for index in range(TASKS):
                 run_log = tmp_path / f"runs-{index}"
                 # Staggered step lengths, so the fault lands at different points of different tasks.
-                logs[execute(client, "counting", {"run_log": str(run_log), "step_seconds": 0.3 + 0.05 * index})] = run_log
+                state = {"run_log": str(run_log), "step_seconds": 0.3 + 0.05 * index}
+                logs[execute(client, "counting", state)] = run_log
             wait_until(lambda: sum(task(client, t)["checkpoint"] is not None for t in logs) >= TASKS // 2,
                        30, "half of the tasks to pass their first node")
 

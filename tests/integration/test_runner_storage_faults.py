@@ -81,7 +81,8 @@ async def setup(clean_redis):
     await redis.aclose()
 
 
-async def _run(setup, builder: StateGraph) -> tuple[dict[str, str], list[dict[str, Any]], StorageFaultCounter]:  # type: ignore[no-untyped-def]
+async def _run(setup, builder: StateGraph):  # type: ignore[no-untyped-def]
+    """Create, claim and run task t1 on `builder`; returns (task hash, events, storage fault counter)."""
     redis, saver, store, held = setup
     graphs = GraphRegistry({"chain": LoadedGraph("chain", compile_graph(builder, saver, None), NODES, [])})
     faults = StorageFaultCounter()
