@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from redis.exceptions import RedisError
 
 from redis_persist.api import live, tasks
@@ -66,6 +66,11 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
         running_here.labels(settings.service_name).set(services.worker.running_count if services.worker else 0)
         Gauge("redis_persist_replica_max_tasks", "Tasks this replica may run at once", ["replica"],
               registry=registry).labels(settings.service_name).set(settings.max_tasks if services.worker else 0)
+        storage_errors = Counter("redis_persist_storage_errors", "Storage faults (Redis unreachable, out of memory, "
+                                 "...) running tasks waited out on this replica, by operation",
+                                 ["replica", "operation"], registry=registry)
+        for operation, count in services.storage_faults.by_operation.items():
+            storage_errors.labels(settings.service_name, operation).inc(count)
         return PrometheusResponse(generate_latest(registry))
 
     @app.get("/", include_in_schema=False)

@@ -108,7 +108,8 @@ def serve(
     settings = _load_settings()
     with _redis_for(settings) as ready:
         app = _build_app(ready, run_worker=not no_worker)
-        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, ws_ping_interval=20)
+        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, ws_ping_interval=20,
+                    timeout_keep_alive=ready.http_keep_alive_seconds)
 
 
 @cli.command()

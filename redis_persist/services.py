@@ -11,6 +11,7 @@ from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.saver import FencedRedisSaver
+from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.engine.worker import Worker
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
@@ -30,6 +31,7 @@ class Services:
     saver: FencedRedisSaver
     control: TaskControl
     worker: Worker | None
+    storage_faults: StorageFaultCounter
 
     @classmethod
     def build(cls, settings: Settings, run_worker: bool) -> Services:
@@ -50,11 +52,12 @@ class Services:
                                  replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
+        storage_faults = StorageFaultCounter()
         if keeper is not None:
-            runner = TaskRunner(store, graphs, settings.service_name)
+            runner = TaskRunner(store, graphs, settings.service_name, storage_faults)
             worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds)
-        return cls(settings, connections, redis, saver_redis, saver, control, worker)
+        return cls(settings, connections, redis, saver_redis, saver, control, worker, storage_faults)
 
     async def start(self) -> None:
         for attempt in range(1, 6):

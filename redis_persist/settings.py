@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Wall-clock limit of one async node attempt; the task pauses when exceeded. Empty disables.",
     )
+    http_keep_alive_seconds: float = Field(
+        default=75.0, gt=0, le=3600,
+        description="How long an idle HTTP keep-alive connection stays open; longer than any client's or "
+        "proxy's own idle limit (httpx 5 s, nginx upstream 60 s), so the server never closes a connection "
+        "a client is about to reuse.",
+    )
     max_initial_state_bytes: int = Field(default=1_048_576, ge=1, description="Largest accepted initial_state (JSON bytes).")
     finished_ttl_seconds: float = Field(
         default=0, ge=0, description="Finished tasks are removed with their events and checkpoints this long after they end; 0 keeps them."

@@ -6,12 +6,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
+from redisvl.exceptions import RedisVLError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from redis_persist.api.json_io import ReadableJSONResponse
 from redis_persist.core import errors
 from redis_persist.core.payload import MAX_NESTING_DEPTH, readable
+from redis_persist.engine.storage_faults import storage_fault
 
 STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.TaskNotFound: 404,
@@ -73,8 +75,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RedisError)
     async def _redis(_request: Request, error: RedisError) -> Response:
-        return ReadableJSONResponse({"detail": f"Redis unavailable: {error}", "error": "redis_unavailable"},
-                                    status_code=503)
+        return _redis_unavailable(error)
+
+    @app.exception_handler(RedisVLError)
+    async def _redis_behind_the_saver(_request: Request, error: RedisVLError) -> Response:
+        # The checkpointer (history, delete) wraps Redis errors in redisvl's; other redisvl errors are bugs.
+        fault = storage_fault(error)
+        if fault is None:
+            raise error
+        return _redis_unavailable(fault)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> Response:
@@ -89,3 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=204, headers=headers)
         return ReadableJSONResponse({"detail": "Method Not Allowed", "error": "method_not_allowed"},
                                     status_code=405, headers=headers)
+
+
+def _redis_unavailable(error: BaseException) -> Response:
+    return ReadableJSONResponse({"detail": f"Redis unavailable: {error}", "error": "redis_unavailable"},
+                                status_code=503)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
+from langgraph.checkpoint.base import Checkpoint
 from langgraph.errors import NodeTimeoutError
 from langgraph.types import Command
-from redis.exceptions import RedisError
 
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.graphs import GraphRegistry
+from redis_persist.engine.storage_faults import StorageFaultCounter, StorageOutage, storage_fault
 from redis_persist.store.events import make_event
 from redis_persist.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
 S = TaskStatus
 STREAM_MODES = ["tasks", "custom", "checkpoints"]
+T = TypeVar("T")
 
 
 def _to_json(value: Any) -> str:
@@ -34,39 +38,103 @@ class _Paused(Exception):
     """The task reached a node boundary with a pause requested."""
 
 
-class TaskRunner:
-    """Drives LangGraph for one task; every write is fenced by the task's lease token."""
+# What a saved write says happened to a task rather than what it produced (LangGraph's CONTROL_WRITES).
+_OUTCOME_CHANNELS = frozenset({"__error__", "__error_source_node__", "__interrupt__", "__resume__"})
 
-    def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str) -> None:
+
+def _restored_task_ids(pending_writes: list[tuple[str, str, Any]]) -> set[str]:
+    """Tasks whose output was saved before the last run stopped: LangGraph applies it instead of running them."""
+    return {task_ref for task_ref, channel, _ in pending_writes if channel not in _OUTCOME_CHANNELS}
+
+
+class _Step:
+    """The nodes of the current superstep, from LangGraph's `tasks` stream."""
+
+    def __init__(self, restored: set[str]) -> None:
+        self._restored = restored
+        self._pending: dict[str, str] = {}  # task id -> node, started and not yet ended
+        self._finished: list[str] = []
+
+    def started(self, task_ref: str, node: str) -> bool:
+        """Note a node's start; False when it will not run (its saved output is applied instead)."""
+        self._pending[task_ref] = node
+        return task_ref not in self._restored
+
+    def ended(self, task_ref: str) -> None:
+        self._pending.pop(task_ref, None)
+
+    def finished(self, node: str) -> None:
+        self._finished.append(node)
+
+    def close(self) -> list[str]:
+        """At the step's checkpoint: the nodes it completed, restored ones included (they send no result)."""
+        done = list(dict.fromkeys([*self._finished, *self._pending.values()]))
+        self._pending, self._finished = {}, []
+        return done
+
+
+class TaskRunner:
+    """Drives LangGraph for one task; every write is fenced by the task's lease token.
+
+    A storage fault (Redis unreachable, out of memory...) never fails the task: our own writes wait it
+    out in place, and a fault inside the graph's checkpoint writes makes the run start again from the
+    last checkpoint — the task keeps its lease throughout, so only the node in flight may run again.
+    """
+
+    def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str,
+                 storage_faults: StorageFaultCounter) -> None:
         self._store = store
         self._graphs = graphs
         self._replica = replica
+        self._storage_faults = storage_faults
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
         extra = {"task_id": task_id, "replica": self._replica}
-        current_node: str | None = None
-        try:
-            task = await self._store.get(task_id)
+        outage = StorageOutage(self._storage_faults)
+        while True:
             try:
-                loaded = self._graphs.get(task.graph_name)
-            except GraphNotFound as error:
-                await self._finish(task_id, token, S.FAILED, fields={"error": str(error)},
-                                   events=[make_event("error", task_id, error=str(error))])
+                await self._attempt(task_id, token, outage)
                 return
-            graph = loaded.graph
-            config: dict[str, Any] = {"configurable": {"thread_id": task_id}}
-            if task.has_resume_input:
-                graph_input: Any = Command(resume=task.resume_input)
-            elif await graph.checkpointer.aget_tuple(config) is not None:
-                graph_input = None  # continue from the last checkpoint
-            else:
-                graph_input = task.initial_state
-            total = max(len(loaded.nodes), 1)
-            completed = list(task.completed_nodes)
-            finished_in_step: list[str] = []
-            interrupts: list[Any] = []
-            values: Any = task.state
+            except LeaseLost:
+                log.warning("lease lost; stopping without further writes", extra=extra)
+                return
+            except Exception as error:
+                if storage_fault(error) is None:
+                    raise
+                await self._wait_out(task_id, outage, error, "run")
+
+    async def _attempt(self, task_id: str, token: str, outage: StorageOutage) -> None:
+        """One run of the graph from the task's last checkpoint; storage faults and LeaseLost propagate."""
+        extra = {"task_id": task_id, "replica": self._replica}
+        current_node: str | None = None
+        failed_node: str | None = None  # a node that raised: the error that follows is the graph's
+        task = await self._store.get(task_id)
+        try:
+            loaded = self._graphs.get(task.graph_name)
+        except GraphNotFound as error:
+            await self._finish(task_id, token, outage, S.FAILED, fields={"error": str(error)},
+                               events=[make_event("error", task_id, error=str(error))])
+            return
+        graph = loaded.graph
+        config: dict[str, Any] = {"configurable": {"thread_id": task_id}}
+        latest = await graph.checkpointer.aget_tuple(config)
+        total = max(len(loaded.nodes), 1)
+        completed = list(task.completed_nodes)
+        is_caught_up = latest is not None and await self._catch_up(
+            task_id, token, outage, latest.checkpoint, loaded.nodes, completed, total)
+        if task.has_resume_input and not is_caught_up:
+            graph_input: Any = Command(resume=task.resume_input)
+        elif latest is not None:
+            graph_input = None  # continue from the last checkpoint
+        else:
+            graph_input = task.initial_state
+        step = _Step(_restored_task_ids(latest.pending_writes if latest is not None else []))
+        interrupts: list[Any] = []
+        values: Any = task.state
+        try:
+            if task.is_pause_requested and latest is not None:
+                raise _Paused  # asked while this run waited out a storage fault: nothing is in flight
             async with aclosing(
                 graph.astream(graph_input, config, stream_mode=STREAM_MODES, durability="sync")
             ) as stream:
@@ -76,69 +144,128 @@ class TaskRunner:
                         if name.startswith("__"):
                             continue
                         if "result" in chunk or "error" in chunk:
+                            step.ended(chunk["id"])
                             if chunk.get("interrupts"):
                                 interrupts.extend(i.get("value") for i in chunk["interrupts"])
                             elif chunk.get("error") is None:
-                                finished_in_step.append(name)
-                        else:
+                                step.finished(name)
+                            else:
+                                failed_node = name
+                        elif step.started(chunk["id"], name):
                             current_node = name
-                            await self._store.record(
-                                task_id, token, fields={"current_node": name},
-                                events=[make_event("node_started", task_id, node=name, replica=self._replica)],
-                            )
+                            await self._node_started(task_id, token, outage, name)
                     elif mode == "custom":
-                        await self._report_progress(task_id, token, current_node, chunk, len(completed), total)
+                        await self._report_progress(
+                            task_id, token, outage, current_node, chunk, len(completed), total)
                     elif mode == "checkpoints":
                         values = chunk["values"]
-                        done = finished_in_step
-                        finished_in_step = []
+                        done = step.close()
                         is_pause_requested = await self._record_checkpoint(
-                            task_id, token, chunk, done, completed, total)
+                            task_id, token, outage, chunk, done, completed, total)
                         if done:
                             current_node = None
                         if is_pause_requested:
                             raise _Paused
         except _Paused:
             await self._finish(
-                task_id, token, S.PAUSED, drop=["pause_requested"],
+                task_id, token, outage, S.PAUSED, drop=["pause_requested"],
                 events=[make_event("task_paused", task_id, reason="Paused by user", action_required="resume")],
             )
         except NodeTimeoutError as error:
             log.info("node timed out", extra={**extra, "node": error.node})
             await self._finish(
-                task_id, token, S.PAUSED,
+                task_id, token, outage, S.PAUSED,
                 fields={"error": f"Node {error.node!r} exceeded its timeout of {error.timeout:g}s"},
                 drop=["pause_requested"],
                 events=[make_event("task_paused", task_id, reason="Node timeout", node=error.node,
                                    action_required="resume")],
             )
         except LeaseLost:
-            log.warning("lease lost; stopping without further writes", extra=extra)
-        except RedisError as error:
-            # Our lease lapses without renewal... the keeper drops it when the worker sees us end.
-            log.error("redis error while running; leaving the task to be re-claimed", extra={**extra, "error": str(error)})
+            raise
         except Exception as error:  # noqa: BLE001 - a graph may raise anything; the task records it
+            if failed_node is None and storage_fault(error) is not None:
+                raise  # the checkpointer's write failed, not the graph: run() waits and starts again
+            node = failed_node or current_node
             message = f"{type(error).__name__}: {error}"
-            if current_node:
-                message = f"Node {current_node!r} failed: {message}"
+            if node:
+                message = f"Node {node!r} failed: {message}"
             log.info("task failed", extra={**extra, "error": message})
             await self._finish(
-                task_id, token, S.FAILED, fields={"error": message},
-                events=[make_event("error", task_id, error=message, node=current_node)],
+                task_id, token, outage, S.FAILED, fields={"error": message},
+                events=[make_event("error", task_id, error=message, node=node)],
             )
         else:
             if interrupts:
                 payload = interrupts[0] if len(interrupts) == 1 else interrupts
                 await self._finish(
-                    task_id, token, S.WAITING_INPUT, fields={"interrupt": _to_json(payload)},
+                    task_id, token, outage, S.WAITING_INPUT, fields={"interrupt": _to_json(payload)},
                     events=[make_event("interrupt", task_id, interrupt=_jsonable(payload), node=current_node)],
                 )
             else:
-                await self._finish(task_id, token, S.COMPLETED,
+                await self._finish(task_id, token, outage, S.COMPLETED,
                                    fields={"progress": "100", "state": _to_json(values)})
 
+    async def _wait_out(self, task_id: str, outage: StorageOutage, error: BaseException, operation: str) -> None:
+        """Count a storage fault, say so, and wait (exponential backoff, capped) before the next try."""
+        delay = outage.fault(error, operation)
+        extra = {"task_id": task_id, "replica": self._replica, "operation": operation,
+                 "error": f"{type(error).__name__}: {error}", "retry_in_seconds": round(delay, 2)}
+        if outage.retries == 1:
+            log.warning("storage fault; the task keeps its lease and waits for storage to recover", extra=extra)
+        else:
+            log.debug("storage fault persists", extra={**extra, "retries": outage.retries})
+        await asyncio.sleep(delay)
+
+    async def _write(
+        self, task_id: str, token: str, outage: StorageOutage, operation: str, write: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One of our own writes, retried in place through storage faults (the graph waits meanwhile).
+
+        The first write that goes through after a fault is the `storage_error` event saying what happened.
+        """
+        while True:
+            try:
+                if not outage.is_reported:
+                    await self._store.record(task_id, token, events=[
+                        make_event("storage_error", task_id, replica=self._replica, **outage.event_fields())])
+                    outage.reported()
+                return await write()
+            except Exception as error:
+                if storage_fault(error) is None:
+                    raise
+                await self._wait_out(task_id, outage, error, operation)
+
+    async def _catch_up(
+        self, task_id: str, token: str, outage: StorageOutage, checkpoint: Checkpoint, nodes: list[str],
+        completed: list[str], total: int,
+    ) -> bool:
+        """Record nodes the last checkpoint holds but the task record missed.
+
+        LangGraph saves a checkpoint before our record of it; a storage fault or crash in between
+        (or a node's writes failing only when the run closes) leaves those nodes unrecorded.
+        """
+        seen = checkpoint.get("versions_seen", {})
+        missed = [node for node in nodes if node in seen and node not in completed]
+        if not missed:
+            return False
+        completed.extend(missed)
+        progress = min(99.0, 100.0 * len(completed) / total)
+        fields = {"checkpoint_id": checkpoint["id"], "checkpoint": ",".join(missed),
+                  "completed_nodes": _to_json(completed), "progress": str(progress), "current_node": ""}
+        events = [make_event("node_completed", task_id, node=node, progress=round(progress, 2),
+                             checkpoint_id=checkpoint["id"], replica=self._replica) for node in missed]
+        await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
+            task_id, token, fields=fields, drop=["resume_input", "interrupt"], events=events))
+        return True  # a node completed after any answer to an interrupt: the answer is consumed
+
+    async def _node_started(self, task_id: str, token: str, outage: StorageOutage, node: str) -> None:
+        event = make_event("node_started", task_id, node=node, replica=self._replica)
+        await self._write(task_id, token, outage, "node_started", lambda: self._store.record(
+            task_id, token, fields={"current_node": node}, events=[event]))
+
     async def _record_checkpoint(
-        self, task_id: str, token: str, chunk: dict[str, Any], done: list[str], completed: list[str], total: int
+        self, task_id: str, token: str, outage: StorageOutage, chunk: dict[str, Any], done: list[str],
+        completed: list[str], total: int,
     ) -> bool:
         fields = {
             "checkpoint_id": chunk["config"]["configurable"]["checkpoint_id"],
@@ -164,10 +291,15 @@ class TaskRunner:
                            checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
-        return await self._store.record(task_id, token, fields=fields, drop=drop, events=events)
+        is_pause_requested = await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
+            task_id, token, fields=fields, drop=drop, events=events))
+        if done:
+            outage.progressed()
+        return is_pause_requested
 
     async def _report_progress(
-        self, task_id: str, token: str, node: str | None, chunk: Any, completed: int, total: int
+        self, task_id: str, token: str, outage: StorageOutage, node: str | None, chunk: Any, completed: int,
+        total: int,
     ) -> None:
         payload = _jsonable(chunk) if isinstance(chunk, dict) else {"data": _jsonable(chunk)}
         fields: dict[str, str] = {}
@@ -176,13 +308,14 @@ class TaskRunner:
             overall = min(99.0, 100.0 * (completed + node_progress) / total)
             fields["progress"] = str(overall)
             payload = {**payload, "node_progress": node_progress, "progress": round(overall, 2)}
-        await self._store.record(task_id, token, fields=fields,
-                                 events=[make_event("progress", task_id, node=node, **payload)])
+        await self._write(task_id, token, outage, "progress", lambda: self._store.record(
+            task_id, token, fields=fields, events=[make_event("progress", task_id, node=node, **payload)]))
 
     async def _finish(
         self,
         task_id: str,
         token: str,
+        outage: StorageOutage,
         target: TaskStatus,
         *,
         fields: dict[str, str] | None = None,
@@ -190,10 +323,10 @@ class TaskRunner:
         events: list[str] | None = None,
     ) -> None:
         try:
-            await self._store.transition(
+            await self._write(task_id, token, outage, "finish", lambda: self._store.transition(
                 task_id, target, token=token, sources={S.RUNNING},
                 fields={"current_node": "", **(fields or {})}, drop=drop or (), events=events or (),
                 release_lease=True,
-            )
+            ))
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})

@@ -14,6 +14,7 @@ from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.storage_faults import storage_fault
 from redis_persist.store import keys
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.queue import WorkQueue
@@ -145,7 +146,10 @@ class Worker:
             await asyncio.sleep(self._lease_ttl / 3 * random.uniform(0.8, 1.2))
             try:
                 await self._sweep()
-            except RedisError as error:
+            except Exception as error:
+                # The saver (removing expired tasks' checkpoints) wraps Redis errors in redisvl's own.
+                if storage_fault(error) is None:
+                    raise
                 log.warning("sweep: redis error", extra={"replica": self._replica, "error": str(error)})
 
     async def _sweep(self) -> None:

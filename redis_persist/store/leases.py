@@ -17,6 +17,7 @@ from redis_persist.store import keys, scripts
 from redis_persist.store.connections import RedisConnections
 
 log = logging.getLogger(__name__)
+LEASE_LOST, LEASE_HELD, LEASE_RELEASED = 0, 1, 2  # RENEW_LEASES' answer per lease
 
 
 class LeaseKeeper:
@@ -80,32 +81,62 @@ class LeaseKeeper:
     def _renew_all(self) -> None:
         with self._lock:
             snapshot = dict(self._held)
+        outcomes: list[int] = []
         try:
-            self._client.set(keys.REPLICA + self._replica, str(time.time()), px=self.ttl_ms)
-            if not snapshot:
-                return
-            args: list[str | int] = [self.ttl_ms]
-            for task_id, (token, _) in snapshot.items():
-                args += [task_id, token]
-            held = self._renew(args=args)
+            if snapshot:
+                args: list[str | int] = [self.ttl_ms]
+                for task_id, (token, _) in snapshot.items():
+                    args += [task_id, token]
+                outcomes = self._renew(args=args)
         except redis.RedisError as error:
             # Redis unreachable: a lease we could not renew in time may already be someone else's.
             now = time.monotonic()
             log.warning("lease renewal failed", extra={"replica": self._replica, "error": str(error)})
-            for task_id, (_, renewed_at) in snapshot.items():
+            for task_id, (token, renewed_at) in snapshot.items():
                 if now - renewed_at > self._ttl:
-                    self._lose(task_id)
+                    self._lose(task_id, token)
             return
+        self._beat()
         now = time.monotonic()
-        for (task_id, (token, _)), still_held in zip(snapshot.items(), held, strict=True):
-            if still_held:
+        for (task_id, (token, _)), outcome in zip(snapshot.items(), outcomes, strict=True):
+            if outcome == LEASE_HELD:
                 with self._lock:
-                    if task_id in self._held:
+                    if self._held.get(task_id, ("",))[0] == token:
                         self._held[task_id] = (token, now)
+            elif outcome == LEASE_RELEASED:
+                self._release(task_id, token)
             else:
-                self._lose(task_id)
+                self._lose(task_id, token)
 
-    def _lose(self, task_id: str) -> None:
-        self.drop(task_id)
-        log.warning("lease lost", extra={"task_id": task_id, "replica": self._replica})
-        self._on_lost(task_id)
+    def _beat(self) -> None:
+        # After the renewal and apart from it: under `noeviction` OOM this SET is refused while the
+        # renewal (GET + PEXPIRE) still works, and the leases must not lapse for want of a heartbeat.
+        try:
+            self._client.set(keys.REPLICA + self._replica, str(time.time()), px=self.ttl_ms)
+        except redis.RedisError as error:
+            log.info("replica heartbeat not written", extra={"replica": self._replica, "error": str(error)})
+
+    def _release(self, task_id: str, token: str) -> None:
+        # The task left running under this lease (the runner's status change released it) just before
+        # the worker dropped it here: an ordinary end, not a loss. Stop it all the same (a no-op if it ended).
+        if self._forget(task_id, token):
+            log.debug("lease released by the task's end", extra={"task_id": task_id, "replica": self._replica})
+            self._on_lost(task_id)
+
+    def _lose(self, task_id: str, token: str) -> None:
+        # Dropped since the snapshot: the task ended here in the meantime, nothing was lost.
+        if self._forget(task_id, token):
+            log.warning("lease lost", extra={"task_id": task_id, "replica": self._replica})
+            self._on_lost(task_id)
+
+    def _forget(self, task_id: str, token: str) -> bool:
+        """Stop holding the lease `token` of the task; False if this replica no longer holds that one.
+
+        The task may have ended and been claimed here again since the snapshot: its new lease is not
+        the one the renewal answered for, and stays held.
+        """
+        with self._lock:
+            if self._held.get(task_id, ("",))[0] != token:
+                return False
+            del self._held[task_id]
+            return True
