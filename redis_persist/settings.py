@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +48,31 @@ class Settings(BaseSettings):
     )
     events_max_per_task: int = Field(default=10_000, ge=10, description="Events kept per task (oldest trimmed).")
     redis_max_connections: int = Field(default=1000, ge=10, description="Connections in the shared Redis pool.")
+    auth: Literal["api_key", "off"] | None = Field(
+        default=None,
+        description="'api_key' requires an API key on every route but /health, /metrics and the dashboard page; "
+        "'off' runs open. Unset: open, and `serve` refuses a non-loopback address.",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None, description="Bootstrap admin key (tenant 'default'); use it to create the real keys."
+    )
+    tenant_max_running: int = Field(
+        default=0, ge=0, description="Tasks of one tenant running at once across all replicas; 0 = no cap."
+    )
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="Requests one API key may make per minute (429 beyond); 0 = no limit."
+    )
+
+    @property
+    def is_auth_enabled(self) -> bool:
+        return self.auth == "api_key"
+
+    @field_validator("admin_key", mode="after")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the admin key must be at least 16 characters")
+        return value
 
     @field_validator("node_timeout_seconds", mode="before")
     @classmethod

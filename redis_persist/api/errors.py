@@ -15,6 +15,8 @@ STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.TaskConflict: 409,
     errors.StateTooLarge: 413,
     errors.InvalidRequest: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
 }
 
 ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
@@ -24,6 +26,8 @@ ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
     errors.TaskConflict: "task_conflict",
     errors.StateTooLarge: "state_too_large",
     errors.InvalidRequest: "invalid_request",
+    errors.Unauthorized: "unauthorized",
+    errors.Forbidden: "forbidden",
 }
 
 

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisco
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
+from redis_persist.api.auth import caller_of
 from redis_persist.api.errors import error_body
 from redis_persist.api.schemas import TASK_ID_PATTERN
+from redis_persist.core.auth import Caller
 from redis_persist.core.errors import InvalidRequest, RedisPersistError, TaskNotFound
 from redis_persist.core.status import FINAL_STATUSES
 from redis_persist.engine.control import NO_INPUT, TaskControl
@@ -75,10 +77,10 @@ async def sse(
     """Server-Sent Events: history after Last-Event-ID (or ?after=), then live, until the task is final."""
     control: TaskControl = request.app.state.services.control
     start = _checked_after(last_event_id or after)
-    await control.get(task_id)
+    stored_id = (await control.get(task_id, caller_of(request))).task_id
 
     async def frames() -> AsyncIterator[str]:
-        async for event in follow(control, task_id, start):
+        async for event in follow(control, stored_id, start):
             if event is None:
                 yield ": keep-alive\n\n"
             else:
@@ -91,7 +93,7 @@ async def sse(
     )
 
 
-async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[str, Any]:
+async def _handle_message(control: TaskControl, task_id: str, raw: str, caller: Caller) -> dict[str, Any]:
     try:
         message = json.loads(raw)
     except json.JSONDecodeError as error:
@@ -102,15 +104,15 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[
                 "error": 'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}'}
     try:
         if kind == "pause":
-            outcome = await control.pause(task_id)
+            outcome = await control.pause(task_id, caller)
         elif kind == "cancel":
-            outcome = await control.cancel(task_id)
+            outcome = await control.cancel(task_id, caller)
         elif kind == "resume":
-            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT)
+            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT, caller)
         else:
             if "input" not in message:
                 raise InvalidRequest('An "input" message needs an "input" field')
-            outcome = await control.resume(task_id, message["input"])
+            outcome = await control.resume(task_id, message["input"], caller)
     except RedisPersistError as error:
         code, body = error_body(error)
         return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
@@ -121,12 +123,13 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[
 async def websocket(websocket: WebSocket, task_id: str, after: str | None = None) -> None:
     """History after `after`, then live events; control messages in, replies out."""
     control: TaskControl = websocket.app.state.services.control
+    caller = caller_of(websocket)
     await websocket.accept()
     try:
         if not re.fullmatch(TASK_ID_PATTERN.strip("^$"), task_id):
             raise TaskNotFound(task_id)
         start = _checked_after(after)
-        await control.get(task_id)
+        stored_id = (await control.get(task_id, caller)).task_id
     except RedisPersistError as error:
         code, body = error_body(error)
         await websocket.send_json({"type": "error", **body})
@@ -141,7 +144,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
     async def pump_events() -> None:
         last = start
         while True:
-            async for event in follow(control, task_id, last):
+            async for event in follow(control, stored_id, last):
                 if event is not None:
                     last = event["id"]
                     await send(event)
@@ -151,7 +154,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
     async def read_messages() -> None:
         while True:
             raw = await websocket.receive_text()
-            await send(await _handle_message(control, task_id, raw))
+            await send(await _handle_message(control, task_id, raw, caller))
 
     tasks = [asyncio.create_task(pump_events()), asyncio.create_task(read_messages())]
     try:

@@ -16,7 +16,7 @@ from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.store import keys
 from redis_persist.store.leases import LeaseKeeper
-from redis_persist.store.queue import WorkQueue
+from redis_persist.store.queue import MessageRef, WorkQueue
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
@@ -35,6 +35,7 @@ class Worker:
         replica: str,
         max_tasks: int,
         lease_ttl_seconds: float,
+        tenant_max_running: int = 0,
     ) -> None:
         self._redis = redis
         self._control = control
@@ -42,7 +43,8 @@ class Worker:
         self._runner = runner
         self._keeper = keeper
         self._replica = replica
-        self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}")
+        self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}",
+                                tenant_max_running=tenant_max_running)
         self._max_tasks = max_tasks
         self._lease_ttl = lease_ttl_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -121,7 +123,7 @@ class Worker:
         except RedisError:
             pass
 
-    async def _claim(self, message_id: str, task_id: str) -> None:
+    async def _claim(self, message_id: MessageRef, task_id: str) -> None:
         if task_id in self._running:
             await self._queue.ack(message_id)
             return
