@@ -59,6 +59,23 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
+def running_embedded_url(data_dir: Path) -> str | None:
+    """The URL of the embedded Redis a running service keeps for `data_dir`, if there is one.
+
+    Tools (e.g. `redis-persist keys`) use it rather than starting a second server on the same AOF.
+    """
+    server = EmbeddedRedis(data_dir)
+    try:
+        pid = int(server.pid_path.read_text())
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    if not args or b"valkey-server" not in args[0] or str(server.data_dir).encode() not in args:
+        return None
+    port = args[args.index(b"--port") + 1].decode()
+    return f"redis://127.0.0.1:{port}/0"
+
+
 class EmbeddedRedis:
     """A valkey-server child process with the RedisJSON and RediSearch modules and AOF persistence."""
 

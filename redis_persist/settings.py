@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     def is_auth_enabled(self) -> bool:
         return self.auth == "api_key"
 
+    @field_validator("auth", "admin_key", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("admin_key", mode="after")
     @classmethod
     def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
