@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,13 +68,15 @@ def running_embedded_url(data_dir: Path) -> str | None:
     server = EmbeddedRedis(data_dir)
     try:
         pid = int(server.pid_path.read_text())
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        # valkey rewrites its command line to "valkey-server 127.0.0.1:PORT" and works in its --dir.
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        workdir = Path(f"/proc/{pid}/cwd").resolve()
     except (FileNotFoundError, ValueError, OSError):
         return None
-    if not args or b"valkey-server" not in args[0] or str(server.data_dir).encode() not in args:
+    match = re.search(r"valkey-server\S* (?:127\.0\.0\.1:|.*--port )(\d+)", title.replace("\0", " "))
+    if match is None or workdir != server.data_dir:
         return None
-    port = args[args.index(b"--port") + 1].decode()
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{match.group(1)}/0"
 
 
 class EmbeddedRedis:

@@ -278,3 +278,20 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(start_service) -> None:
     assert limited.json()["error"] == "rate_limited"
     other = make_key(service.url, "tenant-b", "viewer")
     assert httpx.get(f"{service.url}/api/graphs", headers=other.headers).status_code == 200  # per key
+
+
+def test_keys_cli_uses_the_running_embedded_redis_of_a_data_dir(tmp_path) -> None:
+    env = {**AUTH_ENV, "REDIS_PERSIST_DATA_DIR": str(tmp_path / "data")}
+    service = ServiceProcess(None, env=env, name="embedded-auth")
+    try:
+        service.start()
+        created = subprocess.run([sys.executable, "-m", "redis_persist", "keys", "create", "--tenant", "solo",
+                                  "--role", "viewer"], env=service.env(), cwd=REPO, capture_output=True, text=True,
+                                 timeout=60)
+        assert created.returncode == 0, created.stderr
+        key = json.loads(created.stdout)["key"]
+        me = httpx.get(f"{service.url}/api/auth/me", headers={"X-Api-Key": key})
+        assert me.json()["tenant"] == "solo", me.text
+        assert httpx.get(f"{service.url}/health").status_code == 200  # its Redis was left alone
+    finally:
+        service.kill()
