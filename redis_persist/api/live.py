@@ -77,7 +77,7 @@ async def sse(
     """Server-Sent Events: history after Last-Event-ID (or ?after=), then live, until the task is final."""
     control: TaskControl = request.app.state.services.control
     start = _checked_after(last_event_id or after)
-    stored_id = (await control.get(task_id, caller_of(request))).task_id
+    stored_id = (await control.get(task_id, caller=caller_of(request))).task_id
 
     async def frames() -> AsyncIterator[str]:
         async for event in follow(control, stored_id, start):
@@ -104,15 +104,16 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str, caller: 
                 "error": 'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}'}
     try:
         if kind == "pause":
-            outcome = await control.pause(task_id, caller)
+            outcome = await control.pause(task_id, caller=caller)
         elif kind == "cancel":
-            outcome = await control.cancel(task_id, caller)
+            outcome = await control.cancel(task_id, caller=caller)
         elif kind == "resume":
-            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT, caller)
+            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT,
+                                          caller=caller)
         else:
             if "input" not in message:
                 raise InvalidRequest('An "input" message needs an "input" field')
-            outcome = await control.resume(task_id, message["input"], caller)
+            outcome = await control.resume(task_id, message["input"], caller=caller)
     except RedisPersistError as error:
         code, body = error_body(error)
         return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
@@ -129,7 +130,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
         if not re.fullmatch(TASK_ID_PATTERN.strip("^$"), task_id):
             raise TaskNotFound(task_id)
         start = _checked_after(after)
-        stored_id = (await control.get(task_id, caller)).task_id
+        stored_id = (await control.get(task_id, caller=caller)).task_id
     except RedisPersistError as error:
         code, body = error_body(error)
         await websocket.send_json({"type": "error", **body})

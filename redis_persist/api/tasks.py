@@ -43,7 +43,7 @@ def _reply(outcome: Outcome) -> ControlResponse:
 async def execute(body: ExecuteRequest, request: Request) -> ExecuteResponse:
     """Start a task; with a client task_id the same body again returns the same task."""
     task, created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id,
-                                                    caller_of(request))
+                                                    caller=caller_of(request))
     message = "Task queued" if created else "Task already exists (same request)"
     return ExecuteResponse(task_id=task.public_id, status=task.status.value, message=message)
 
@@ -58,7 +58,7 @@ async def list_tasks(
 ) -> dict[str, Any]:
     """Tasks newest first, filtered by status and/or graph, a page at a time."""
     caller = caller_of(request)
-    tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor, caller)
+    tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor, caller=caller)
     node, with_tenant = _node(request), _shows_tenant(caller)
     return {"tasks": [task.public(node, with_tenant) for task in tasks], "next_cursor": next_cursor}
 
@@ -66,13 +66,13 @@ async def list_tasks(
 @router.get("/api/tasks/{task_id}")
 async def get_task(task_id: TaskId, request: Request) -> dict[str, Any]:
     caller = caller_of(request)
-    task = await _control(request).get(task_id, caller)
+    task = await _control(request).get(task_id, caller=caller)
     return task.public(_node(request), _shows_tenant(caller))
 
 
 @router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse)
 async def pause(task_id: TaskId, request: Request) -> ControlResponse:
-    return _reply(await _control(request).pause(task_id, caller_of(request)))
+    return _reply(await _control(request).pause(task_id, caller=caller_of(request)))
 
 
 @router.post("/api/tasks/{task_id}/resume", status_code=202, response_model=ControlResponse)
@@ -80,17 +80,17 @@ async def resume(
     task_id: TaskId, request: Request, body: Annotated[ResumeRequest | None, Body()] = None
 ) -> ControlResponse:
     answer = body.input if body is not None and "input" in body.model_fields_set else NO_INPUT
-    return _reply(await _control(request).resume(task_id, answer, caller_of(request)))
+    return _reply(await _control(request).resume(task_id, answer, caller=caller_of(request)))
 
 
 @router.post("/api/tasks/{task_id}/cancel", status_code=202, response_model=ControlResponse)
 async def cancel(task_id: TaskId, request: Request) -> ControlResponse:
-    return _reply(await _control(request).cancel(task_id, caller_of(request)))
+    return _reply(await _control(request).cancel(task_id, caller=caller_of(request)))
 
 
 @router.delete("/api/tasks/{task_id}")
 async def delete(task_id: TaskId, request: Request) -> dict[str, str]:
-    await _control(request).delete(task_id, caller_of(request))
+    await _control(request).delete(task_id, caller=caller_of(request))
     return {"message": "Task deleted", "task_id": task_id}
 
 
@@ -99,7 +99,7 @@ async def history(
     task_id: TaskId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """The task's checkpoints, newest first."""
-    return {"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit, caller_of(request))}
+    return {"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit, caller=caller_of(request))}
 
 
 @router.get("/api/graphs")

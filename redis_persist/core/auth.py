@@ -118,7 +118,7 @@ class Caller:
         return dataclasses.replace(self, tenant=tenant, all_tenants=False)
 
 
-# The caller when auth is off: today's single-tenant service, every right.
+# The caller when auth is off (today's single-tenant service, every right), and the service itself.
 OPEN_CALLER = Caller(key_id=None, tenant=DEFAULT_TENANT, role=Role.ADMIN, all_tenants=True)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from redis_persist.core.auth import OPEN_CALLER, Caller, scoped_id
+from redis_persist.core.auth import Caller, scoped_id
 from redis_persist.core.errors import Forbidden, IllegalTransition, InvalidRequest, StateTooLarge
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
@@ -50,7 +50,11 @@ class Outcome:
 
 
 class TaskControl:
-    """Validates requests and turns them into store calls; raises domain errors only."""
+    """Validates requests and turns them into store calls; raises domain errors only.
+
+    Every call names its `caller` (no default, so no entry point can forget it): ids resolve inside the
+    caller's tenant and the caller's role must allow the action.
+    """
 
     def __init__(
         self,
@@ -67,8 +71,7 @@ class TaskControl:
         self._max_state_bytes = max_initial_state_bytes
 
     async def execute(
-        self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None,
-        caller: Caller = OPEN_CALLER,
+        self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None, *, caller: Caller,
     ) -> tuple[Task, bool]:
         """Create a queued task in the caller's tenant (idempotent with a client task_id); returns (task, created)."""
         _require(caller, "execute")
@@ -80,21 +83,20 @@ class TaskControl:
         stored_id = scoped_id(caller.tenant, task_id or uuid.uuid4().hex)
         return await self.store.create(stored_id, graph_name, initial_state, request_hash, caller.tenant)
 
-    async def get(self, task_id: str, caller: Caller = OPEN_CALLER) -> Task:
+    async def get(self, task_id: str, *, caller: Caller) -> Task:
         """The caller's task `task_id` (another tenant's task is TaskNotFound, like a missing one)."""
         _require(caller, "read")
         return await self.store.get(scoped_id(caller.tenant, task_id))
 
     async def list(
-        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None,
-        caller: Caller = OPEN_CALLER,
+        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None, *, caller: Caller,
     ) -> tuple[list[Task], str | None]:
         """The caller's tasks (an admin's: every tenant's) newest first, a page at a time."""
         _require(caller, "read")
         tenant = None if caller.all_tenants else caller.tenant
         return await self.store.list(status, graph_name, limit, cursor, tenant)
 
-    async def pause(self, task_id: str, caller: Caller = OPEN_CALLER) -> Outcome:
+    async def pause(self, task_id: str, *, caller: Caller) -> Outcome:
         """Pause now if queued; if running, at the next node boundary."""
         _require(caller, "pause")
         task_id = scoped_id(caller.tenant, task_id)
@@ -106,7 +108,7 @@ class TaskControl:
         return Outcome(status, f"Pause requested: the task pauses when the running node{node} completes",
                        task.checkpoint)
 
-    async def resume(self, task_id: str, answer: Any = NO_INPUT, caller: Caller = OPEN_CALLER) -> Outcome:
+    async def resume(self, task_id: str, answer: Any = NO_INPUT, *, caller: Caller) -> Outcome:
         """Queue a paused or failed task again, or answer a task waiting for input."""
         _require(caller, "resume" if answer is NO_INPUT else "answer")
         task_id = scoped_id(caller.tenant, task_id)
@@ -129,7 +131,7 @@ class TaskControl:
         )
         return Outcome(S.QUEUED, "Task resumed from its last checkpoint", task.checkpoint)
 
-    async def cancel(self, task_id: str, caller: Caller = OPEN_CALLER) -> Outcome:
+    async def cancel(self, task_id: str, *, caller: Caller) -> Outcome:
         """Cancel now; a running node is stopped at once."""
         _require(caller, "cancel")
         await self.store.transition(
@@ -138,14 +140,14 @@ class TaskControl:
         )
         return Outcome(S.CANCELLED, "Task cancelled")
 
-    async def delete(self, task_id: str, caller: Caller = OPEN_CALLER) -> None:
+    async def delete(self, task_id: str, *, caller: Caller) -> None:
         """Remove a task that is not queued or running, with its events and checkpoints."""
         _require(caller, "delete")
         task_id = scoped_id(caller.tenant, task_id)
         await self.store.delete(task_id, DELETABLE)
         await self._checkpointer.adelete_thread(task_id)
 
-    async def history(self, task_id: str, limit: int, caller: Caller = OPEN_CALLER) -> list[dict[str, Any]]:
+    async def history(self, task_id: str, limit: int, *, caller: Caller) -> list[dict[str, Any]]:
         """The task's checkpoints, newest first."""
         _require(caller, "read")
         task_id = scoped_id(caller.tenant, task_id)

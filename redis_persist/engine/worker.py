@@ -10,6 +10,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.control import TaskControl
@@ -161,7 +162,8 @@ class Worker:
         await self._queue.trim_delivered()
         for task_id in await self._store.due_for_removal(limit=500):
             try:
-                await self._control.delete(task_id)
+                # Store ids are the default tenant's own ids, so the service itself removes any tenant's task.
+                await self._control.delete(task_id, caller=OPEN_CALLER)
             except (TaskNotFound, IllegalTransition):
                 pass  # removed by someone else meanwhile
 
