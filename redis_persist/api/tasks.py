@@ -99,7 +99,8 @@ async def history(
     task_id: TaskId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     """The task's checkpoints, newest first."""
-    return {"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit, caller=caller_of(request))}
+    checkpoints = await _control(request).history(task_id, limit, caller=caller_of(request))
+    return {"task_id": task_id, "checkpoints": checkpoints}
 
 
 @router.get("/api/graphs")

@@ -67,7 +67,9 @@ class TaskStore:
             args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name, tenant]
         )
         if outcome == "conflict":
-            raise TaskConflict(f"Task {public_id(task_id)!r} already exists with a different graph_name or initial_state")
+            raise TaskConflict(
+                f"Task {public_id(task_id)!r} already exists with a different graph_name or initial_state"
+            )
         return await self.get(task_id), outcome == "created"
 
     async def get(self, task_id: str) -> Task:
