@@ -503,7 +503,7 @@
   /** Short human summary of an event for the log. */
   function describeEvent(event) {
     switch (event.type) {
-      case 'status': return `status → ${event.status}`;
+      case 'status': return `status → ${event.status}${event.by ? ` (by key ${event.by})` : ''}`;
       case 'node_started': return `${event.node} started`;
       case 'node_completed':
         return `${event.node} completed${event.progress !== undefined ? ` (${clampProgress(event.progress)}%)` : ''}`;
