@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from redis_persist.api import keys, live, tasks
+from redis_persist.api import apikeys, live, tasks
 from redis_persist.api.auth import AuthMiddleware
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.services import Services
@@ -40,7 +40,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.add_middleware(AuthMiddleware, access=services.access)
     app.include_router(tasks.router)
     app.include_router(live.router)
-    app.include_router(keys.router)
+    app.include_router(apikeys.router)
 
     @app.get("/health")
     async def health() -> JSONResponse:
