@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from redis_persist.api import live, tasks
+from redis_persist.api import apikeys, live, tasks
+from redis_persist.api.auth import AuthMiddleware
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.api.schemas import HealthResponse
 from redis_persist.services import Services
@@ -40,8 +41,11 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app = FastAPI(title="redis_persist", lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
+    # Every route, including ones added later, sits behind this one layer (api/auth.py).
+    app.add_middleware(AuthMiddleware, access=services.access)
     app.include_router(tasks.router)
     app.include_router(live.router)
+    app.include_router(apikeys.router)
 
     @app.get("/health", response_model=HealthResponse, operation_id="health",
              responses={503: {"model": HealthResponse, "description": "Redis unreachable"}})

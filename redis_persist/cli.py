@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import json
 import signal
 from contextlib import contextmanager
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 
 from redis_persist import logs
 from redis_persist.core.errors import GraphLoadError
-from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError
+from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError, running_embedded_url
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
 
@@ -87,6 +89,29 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
         embedded.stop()
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_auth_for(host: str, settings: Settings) -> None:
+    """Refuse to serve an open API beyond this machine unless the operator said so explicitly."""
+    if settings.is_auth_enabled:
+        if settings.admin_key is None:
+            log.info("auth on; no REDIS_PERSIST_ADMIN_KEY set: only keys made with `redis-persist keys create` work")
+        return
+    if settings.auth is None and not _is_loopback(host):
+        _fail(f"refusing to serve {host} without authentication: anyone who reaches the port could read, "
+              "cancel and delete every task. Set REDIS_PERSIST_AUTH=api_key (with REDIS_PERSIST_ADMIN_KEY), "
+              "or REDIS_PERSIST_AUTH=off to run open on purpose.", 2)
+    log.warning("auth is off: every route is open to anyone who reaches the port",
+                extra={"host": host, "auth": settings.auth or "unset"})
+
+
 def _build_app(settings: Settings, run_worker: bool):  # type: ignore[no-untyped-def]
     from redis_persist.app import create_app
 
@@ -106,6 +131,7 @@ def serve(
     """Start the API (and, unless --no-worker, a worker) on HOST:PORT."""
     logs.configure(log_level.upper())
     settings = _load_settings()
+    _check_auth_for(host, settings)
     with _redis_for(settings) as ready:
         app = _build_app(ready, run_worker=not no_worker)
         uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, ws_ping_interval=20,
@@ -138,6 +164,73 @@ async def _run_until_signalled(services) -> None:  # type: ignore[no-untyped-def
         await stop.wait()
     finally:
         await services.stop()
+
+
+keys_cli = typer.Typer(help="Manage API keys (stored in Redis as salted hashes; the key is shown once).",
+                       no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+async def _with_access(settings: Settings, action):  # type: ignore[no-untyped-def]
+    from redis.asyncio import Redis
+
+    from redis_persist.engine.access import AccessControl
+    from redis_persist.store.apikeys import ApiKeyStore
+
+    client = Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        return await action(AccessControl(ApiKeyStore(client), admin_key=None))
+    finally:
+        await client.aclose()
+
+
+@contextmanager
+def _key_store_redis(settings: Settings) -> Iterator[Settings]:
+    """REDIS_URL; else the embedded Redis of the data dir: the running one if `serve` has it up, else started here."""
+    url = None if settings.redis_url else running_embedded_url(settings.data_dir)
+    if url:
+        yield settings.model_copy(update={"redis_url": url})
+        return
+    with _redis_for(settings) as ready:
+        yield ready
+
+
+@keys_cli.command("create")
+def keys_create(
+    tenant: str = typer.Option(..., help="Tenant the key's tasks belong to."),
+    role: str = typer.Option(..., help="viewer, operator or admin."),
+) -> None:
+    """Create a key and print it (JSON); the key is not stored and cannot be shown again."""
+    from redis_persist.core.errors import InvalidRequest
+
+    logs.configure("WARNING")
+    with _key_store_redis(_load_settings()) as ready:
+        try:
+            record, key = asyncio.run(_with_access(ready, lambda access: access.create_key(tenant, role)))
+        except InvalidRequest as error:
+            _fail(str(error), 2)
+    typer.echo(json.dumps({**record.public(), "key": key}))
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (id, tenant, role, created_at), one JSON object per line; never the secrets."""
+    logs.configure("WARNING")
+    with _key_store_redis(_load_settings()) as ready:
+        records = asyncio.run(_with_access(ready, lambda access: access.list_keys()))
+    for record in records:
+        typer.echo(json.dumps(record.public()))
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (from `keys list`).")) -> None:
+    """Revoke a key; every replica refuses it within seconds."""
+    logs.configure("WARNING")
+    with _key_store_redis(_load_settings()) as ready:
+        existed = asyncio.run(_with_access(ready, lambda access: access.revoke_key(key_id)))
+    if not existed:
+        _fail(f"no key {key_id!r}")
+    typer.echo(f"revoked {key_id}")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -58,6 +59,25 @@ def _is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def running_embedded_url(data_dir: Path) -> str | None:
+    """The URL of the embedded Redis a running service keeps for `data_dir`, if there is one.
+
+    Tools (e.g. `redis-persist keys`) use it rather than starting a second server on the same AOF.
+    """
+    server = EmbeddedRedis(data_dir)
+    try:
+        pid = int(server.pid_path.read_text())
+        # valkey rewrites its command line to "valkey-server 127.0.0.1:PORT" and works in its --dir.
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        workdir = Path(f"/proc/{pid}/cwd").resolve()
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    match = re.search(r"valkey-server\S* (?:127\.0\.0\.1:|.*--port )(\d+)", title.replace("\0", " "))
+    if match is None or workdir != server.data_dir:
+        return None
+    return f"redis://127.0.0.1:{match.group(1)}/0"
 
 
 class EmbeddedRedis:

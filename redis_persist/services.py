@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redisvl.exceptions import RedisSearchError
 
+from redis_persist.engine.access import AccessControl
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
@@ -15,6 +16,7 @@ from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.engine.worker import Worker
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
+from redis_persist.store.apikeys import ApiKeyStore
 from redis_persist.store.events import EventLog
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.tasks import TaskStore
@@ -32,6 +34,7 @@ class Services:
     control: TaskControl
     worker: Worker | None
     storage_faults: StorageFaultCounter
+    access: AccessControl | None = None  # None: auth is off
 
     @classmethod
     def build(cls, settings: Settings, run_worker: bool) -> Services:
@@ -56,8 +59,13 @@ class Services:
         if keeper is not None:
             runner = TaskRunner(store, graphs, settings.service_name, storage_faults)
             worker = Worker(redis, control, runner, keeper, settings.service_name,
-                            settings.max_tasks, settings.lease_ttl_seconds)
-        return cls(settings, connections, redis, saver_redis, saver, control, worker, storage_faults)
+                            settings.max_tasks, settings.lease_ttl_seconds,
+                            tenant_max_running=settings.tenant_max_running)
+        access = None
+        if settings.is_auth_enabled:
+            admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+            access = AccessControl(ApiKeyStore(redis), admin_key, requests_per_minute=settings.rate_limit_per_minute)
+        return cls(settings, connections, redis, saver_redis, saver, control, worker, storage_faults, access)
 
     async def start(self) -> None:
         for attempt in range(1, 6):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from redis_persist.store.connections import RedisTarget
@@ -72,12 +73,43 @@ class Settings(BaseSettings):
         description="How long a checkpoint waits for min_replicas acknowledgements before the node boundary fails.",
     )
 
+    auth: Literal["api_key", "off"] | None = Field(
+        default=None,
+        description="'api_key' requires an API key on every route but /health, /metrics and the dashboard page; "
+        "'off' runs open. Unset: open, and `serve` refuses a non-loopback address.",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None, description="Bootstrap admin key (tenant 'default'); use it to create the real keys."
+    )
+    tenant_max_running: int = Field(
+        default=0, ge=0, description="Tasks of one tenant running at once across all replicas; 0 = no cap."
+    )
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="Requests one API key may make per minute (429 beyond); 0 = no limit."
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _parse_redis_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
         RedisTarget.parse(value)  # raises ValueError naming what is wrong
+        return value
+
+    @property
+    def is_auth_enabled(self) -> bool:
+        return self.auth == "api_key"
+
+    @field_validator("auth", "admin_key", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("admin_key", mode="after")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the admin key must be at least 16 characters")
         return value
 
     @field_validator("node_timeout_seconds", mode="before")

@@ -23,6 +23,8 @@ STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.StateTooLarge: 413,
     errors.InvalidRequest: 422,
     errors.InvalidPayload: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
 }
 
 ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
@@ -33,6 +35,8 @@ ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
     errors.StateTooLarge: "state_too_large",
     errors.InvalidRequest: "invalid_request",
     errors.InvalidPayload: "invalid_payload",
+    errors.Unauthorized: "unauthorized",
+    errors.Forbidden: "forbidden",
 }
 
 

@@ -12,9 +12,11 @@ from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocke
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
+from redis_persist.api.auth import caller_of
 from redis_persist.api.errors import error_body
 from redis_persist.api.json_io import decode_json, json_text
 from redis_persist.api.schemas import TASK_ID_PATTERN, errors
+from redis_persist.core.auth import Caller
 from redis_persist.core.errors import InvalidEventId, InvalidRequest, RedisPersistError, TaskNotFound
 from redis_persist.core.status import FINAL_STATUSES
 from redis_persist.engine.control import NO_INPUT, TaskControl
@@ -98,10 +100,10 @@ async def sse(
     """Server-Sent Events: history after Last-Event-ID (or ?after=), then live, until the task is final."""
     control: TaskControl = request.app.state.services.control
     start = _checked_after(last_event_id or after)
-    await control.get(task_id)
+    stored_id = (await control.get(task_id, caller=caller_of(request))).task_id
 
     async def frames() -> AsyncIterator[str]:
-        async for event in follow(control, task_id, start):
+        async for event in follow(control, stored_id, start):
             if event is None:
                 yield ": keep-alive\n\n"
             else:
@@ -118,7 +120,7 @@ BINARY_FRAME_REPLY = {"type": "reply", "ok": False, "code": 422,
                       "error": "Binary frames are not accepted: send JSON as a text frame"}
 
 
-async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[str, Any]:
+async def _handle_message(control: TaskControl, task_id: str, raw: str, caller: Caller) -> dict[str, Any]:
     try:
         message = decode_json(raw)
     except json.JSONDecodeError as error:
@@ -129,15 +131,16 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[
                 "error": 'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}'}
     try:
         if kind == "pause":
-            outcome = await control.pause(task_id)
+            outcome = await control.pause(task_id, caller=caller)
         elif kind == "cancel":
-            outcome = await control.cancel(task_id)
+            outcome = await control.cancel(task_id, caller=caller)
         elif kind == "resume":
-            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT)
+            outcome = await control.resume(task_id, message["input"] if "input" in message else NO_INPUT,
+                                          caller=caller)
         else:
             if "input" not in message:
                 raise InvalidRequest('An "input" message needs an "input" field')
-            outcome = await control.resume(task_id, message["input"])
+            outcome = await control.resume(task_id, message["input"], caller=caller)
     except RedisPersistError as error:
         code, body = error_body(error)
         return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
@@ -150,12 +153,13 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str) -> dict[
 async def websocket(websocket: WebSocket, task_id: str, after: str | None = None) -> None:
     """History after `after`, then live events; control messages in, replies out."""
     control: TaskControl = websocket.app.state.services.control
+    caller = caller_of(websocket)
     await websocket.accept()
     try:
         if not re.fullmatch(TASK_ID_PATTERN.strip("^$"), task_id):
             raise TaskNotFound(task_id)
         start = _checked_after(after)
-        await control.get(task_id)
+        stored_id = (await control.get(task_id, caller=caller)).task_id
     except RedisPersistError as error:
         code, body = error_body(error)
         await websocket.send_text(json_text({"type": "error", **body}))
@@ -170,7 +174,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
     async def pump_events() -> None:
         last = start
         while True:
-            async for event in follow(control, task_id, last):
+            async for event in follow(control, stored_id, last):
                 if event is not None:
                     last = event["id"]
                     await send(event)
@@ -183,7 +187,7 @@ async def websocket(websocket: WebSocket, task_id: str, after: str | None = None
             if frame["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(frame.get("code", 1000))
             if frame.get("text") is not None:
-                await send(await _handle_message(control, task_id, frame["text"]))
+                await send(await _handle_message(control, task_id, frame["text"], caller))
             else:  # a binary frame: answered like any other bad message, the socket stays open
                 await send(BINARY_FRAME_REPLY)
 

@@ -57,6 +57,7 @@ class TaskView(BaseModel):
     updated_at: str
     completed_nodes: list[str]
     pause_requested: bool
+    tenant: str | None = Field(default=None, description="The task's tenant; shown to admins only")
 
 
 class TaskPage(BaseModel):

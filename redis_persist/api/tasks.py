@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 
+from redis_persist.api.auth import caller_of
 from redis_persist.api.json_io import JSONBodyRoute, ReadableJSONResponse
 from redis_persist.api.schemas import (
     TASK_ID_PATTERN,
@@ -20,6 +21,7 @@ from redis_persist.api.schemas import (
     TaskView,
     errors,
 )
+from redis_persist.core.auth import Caller
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.control import NO_INPUT, Outcome, TaskControl
 
@@ -44,6 +46,11 @@ def _node(request: Request) -> str:
     return request.app.state.services.settings.service_name
 
 
+def _shows_tenant(caller: Caller) -> bool:
+    # Admins with keys see every tenant, so each task names its own; auth off keeps today's shape.
+    return caller.is_admin and caller.key_id is not None
+
+
 def _reply(outcome: Outcome) -> ControlResponse:
     return ControlResponse(message=outcome.message, status=outcome.status, checkpoint=outcome.checkpoint)
 
@@ -52,9 +59,10 @@ def _reply(outcome: Outcome) -> ControlResponse:
              responses={202: {"links": TASK_LINKS}, **errors(404, 409, 413, 422)})
 async def execute(body: ExecuteRequest, request: Request) -> ExecuteResponse:
     """Start a task; with a client task_id the same body again returns the same task."""
-    task, created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id)
+    task, created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id,
+                                                    caller=caller_of(request))
     message = "Task queued" if created else "Task already exists (same request)"
-    return ExecuteResponse(task_id=task.task_id, status=task.status, message=message)
+    return ExecuteResponse(task_id=task.public_id, status=task.status, message=message)
 
 
 @router.get("/api/tasks", response_model=TaskPage, operation_id="list_tasks", responses=errors(422))
@@ -66,21 +74,24 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
 ) -> ReadableJSONResponse:
     """Tasks newest first, filtered by status and/or graph, a page at a time."""
-    tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor)
-    node = _node(request)
-    return ReadableJSONResponse({"tasks": [task.public(node) for task in tasks], "next_cursor": next_cursor})
+    caller = caller_of(request)
+    tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor, caller=caller)
+    node, with_tenant = _node(request), _shows_tenant(caller)
+    return ReadableJSONResponse({"tasks": [task.public(node, with_tenant) for task in tasks],
+                                 "next_cursor": next_cursor})
 
 
 @router.get("/api/tasks/{task_id}", response_model=TaskView, operation_id="get_task", responses=errors(404, 422))
 async def get_task(task_id: TaskId, request: Request) -> ReadableJSONResponse:
-    task = await _control(request).get(task_id)
-    return ReadableJSONResponse(task.public(_node(request)))
+    caller = caller_of(request)
+    task = await _control(request).get(task_id, caller=caller)
+    return ReadableJSONResponse(task.public(_node(request), _shows_tenant(caller)))
 
 
 @router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse, operation_id="pause_task",
              responses=errors(404, 409, 422))
 async def pause(task_id: TaskId, request: Request) -> ControlResponse:
-    return _reply(await _control(request).pause(task_id))
+    return _reply(await _control(request).pause(task_id, caller=caller_of(request)))
 
 
 @router.post("/api/tasks/{task_id}/resume", status_code=202, response_model=ControlResponse,
@@ -89,19 +100,19 @@ async def resume(
     task_id: TaskId, request: Request, body: Annotated[ResumeRequest | None, Body()] = None
 ) -> ControlResponse:
     answer = body.input if body is not None and "input" in body.model_fields_set else NO_INPUT
-    return _reply(await _control(request).resume(task_id, answer))
+    return _reply(await _control(request).resume(task_id, answer, caller=caller_of(request)))
 
 
 @router.post("/api/tasks/{task_id}/cancel", status_code=202, response_model=ControlResponse,
              operation_id="cancel_task", responses=errors(404, 409, 422))
 async def cancel(task_id: TaskId, request: Request) -> ControlResponse:
-    return _reply(await _control(request).cancel(task_id))
+    return _reply(await _control(request).cancel(task_id, caller=caller_of(request)))
 
 
 @router.delete("/api/tasks/{task_id}", response_model=DeleteResponse, operation_id="delete_task",
                responses=errors(404, 409, 422))
 async def delete(task_id: TaskId, request: Request) -> DeleteResponse:
-    await _control(request).delete(task_id)
+    await _control(request).delete(task_id, caller=caller_of(request))
     return DeleteResponse(message="Task deleted", task_id=task_id)
 
 
@@ -111,7 +122,8 @@ async def history(
     task_id: TaskId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> ReadableJSONResponse:
     """The task's checkpoints, newest first."""
-    return ReadableJSONResponse({"task_id": task_id, "checkpoints": await _control(request).history(task_id, limit)})
+    checkpoints = await _control(request).history(task_id, limit, caller=caller_of(request))
+    return ReadableJSONResponse({"task_id": task_id, "checkpoints": checkpoints})
 
 
 @router.get("/api/graphs", response_model=GraphsResponse, operation_id="list_graphs")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis_persist.core.auth import public_id
+
 
 class RedisPersistError(Exception):
     """Base of every domain error."""
@@ -9,8 +11,17 @@ class RedisPersistError(Exception):
 
 class TaskNotFound(RedisPersistError):
     def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task {task_id!r} not found")
+        # Name the id the client sent: another tenant's task must look exactly like a missing one.
+        super().__init__(f"Task {public_id(task_id)!r} not found")
         self.task_id = task_id
+
+
+class Unauthorized(RedisPersistError):
+    """No API key, or one that is unknown, revoked or wrong."""
+
+
+class Forbidden(RedisPersistError):
+    """The caller's role may not do this."""
 
 
 class IllegalTransition(RedisPersistError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis_persist.core.payload import decode_stored
+from redis_persist.core.auth import DEFAULT_TENANT, public_id
 from redis_persist.core.status import TaskStatus
 
 
@@ -33,6 +34,7 @@ class Task:
     has_resume_input: bool = False
     resume_input: Any = None
     seq: int = 0
+    tenant: str = DEFAULT_TENANT
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Task:
@@ -58,12 +60,18 @@ class Task:
             has_resume_input="resume_input" in raw,
             resume_input=decode_stored(raw.get("resume_input")),
             seq=int(raw.get("seq") or 0),
+            tenant=raw.get("tenant") or DEFAULT_TENANT,
         )
 
-    def public(self, node: str) -> dict[str, Any]:
-        """The task as SPEC.md shows it; `node` is the replica serving the response."""
-        return {
-            "task_id": self.task_id,
+    @property
+    def public_id(self) -> str:
+        """The task_id its client sees (the store id without the tenant scope)."""
+        return public_id(self.task_id)
+
+    def public(self, node: str, with_tenant: bool = False) -> dict[str, Any]:
+        """The task as SPEC.md shows it; `node` is the replica serving the response; admins also see `tenant`."""
+        shown = {
+            "task_id": self.public_id,
             "graph_name": self.graph_name,
             "status": self.status.value,
             "progress": round(self.progress, 2),
@@ -81,3 +89,6 @@ class Task:
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
         }
+        if with_tenant:
+            shown["tenant"] = self.tenant
+        return shown

@@ -10,7 +10,8 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from redis_persist.core.errors import IllegalTransition, InvalidRequest
+from redis_persist.core.auth import Caller, scoped_id
+from redis_persist.core.errors import Forbidden, IllegalTransition, InvalidRequest
 from redis_persist.core.payload import check_user_json
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
@@ -21,6 +22,17 @@ from redis_persist.store.tasks import TaskStore
 S = TaskStatus
 NO_INPUT = object()  # resume called without an "input" key (None is a valid answer)
 DELETABLE = frozenset(S) - {S.QUEUED, S.RUNNING}
+
+
+def _require(caller: Caller, action: str) -> None:
+    # The HTTP layer checks roles per route already; this holds for every other entry point too.
+    if not caller.may(action):
+        raise Forbidden(f"Role {caller.role.label!r} may not {action}")
+
+
+def _by(caller: Caller) -> dict[str, str]:
+    """Who did a control action, for its event (nothing when auth is off)."""
+    return {"by": caller.key_id} if caller.key_id else {}
 
 
 def _user_channels(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +51,11 @@ class Outcome:
 
 
 class TaskControl:
-    """Validates requests and turns them into store calls; raises domain errors only."""
+    """Validates requests and turns them into store calls; raises domain errors only.
+
+    Every call names its `caller` (no default, so no entry point can forget it): ids resolve inside the
+    caller's tenant and the caller's role must allow the action.
+    """
 
     def __init__(
         self,
@@ -56,26 +72,34 @@ class TaskControl:
         self._max_state_bytes = max_initial_state_bytes
 
     async def execute(
-        self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None
+        self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None, *, caller: Caller,
     ) -> tuple[Task, bool]:
-        """Create a queued task (idempotent with a client task_id); returns (task, created)."""
+        """Create a queued task in the caller's tenant (idempotent with a client task_id); returns (task, created)."""
+        _require(caller, "execute")
         self.graphs.get(graph_name)
         encoded = check_user_json(initial_state, "initial_state", self._max_state_bytes)
         request_hash = hashlib.sha256(f"{graph_name}\n{encoded}".encode()).hexdigest()
-        return await self.store.create(task_id or uuid.uuid4().hex, graph_name, initial_state, request_hash)
+        stored_id = scoped_id(caller.tenant, task_id or uuid.uuid4().hex)
+        return await self.store.create(stored_id, graph_name, initial_state, request_hash, caller.tenant)
 
-    async def get(self, task_id: str) -> Task:
-        return await self.store.get(task_id)
+    async def get(self, task_id: str, *, caller: Caller) -> Task:
+        """The caller's task `task_id` (another tenant's task is TaskNotFound, like a missing one)."""
+        _require(caller, "read")
+        return await self.store.get(scoped_id(caller.tenant, task_id))
 
     async def list(
-        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None
+        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None, *, caller: Caller,
     ) -> tuple[list[Task], str | None]:
-        """Tasks newest first, a page at a time."""
-        return await self.store.list(status, graph_name, limit, cursor)
+        """The caller's tasks (an admin's: every tenant's) newest first, a page at a time."""
+        _require(caller, "read")
+        tenant = None if caller.all_tenants else caller.tenant
+        return await self.store.list(status, graph_name, limit, cursor, tenant)
 
-    async def pause(self, task_id: str) -> Outcome:
+    async def pause(self, task_id: str, *, caller: Caller) -> Outcome:
         """Pause now if queued; if running, at the next node boundary."""
-        status = await self.store.request_pause(task_id)
+        _require(caller, "pause")
+        task_id = scoped_id(caller.tenant, task_id)
+        status = await self.store.request_pause(task_id, by=caller.key_id)
         task = await self.store.get(task_id)
         if status == S.PAUSED:
             return Outcome(S.PAUSED, "Task paused", task.checkpoint)
@@ -83,10 +107,12 @@ class TaskControl:
         return Outcome(status, f"Pause requested: the task pauses when the running node{node} completes",
                        task.checkpoint)
 
-    async def resume(self, task_id: str, answer: Any = NO_INPUT) -> Outcome:
+    async def resume(self, task_id: str, answer: Any = NO_INPUT, *, caller: Caller) -> Outcome:
         """Queue a paused or failed task again, or answer a task waiting for input."""
+        _require(caller, "resume" if answer is NO_INPUT else "answer")
         if answer is not NO_INPUT:
             check_user_json(answer, "input", self._max_state_bytes)
+        task_id = scoped_id(caller.tenant, task_id)
         task = await self.store.get(task_id)
         if task.status == S.WAITING_INPUT:
             if answer is NO_INPUT:
@@ -95,30 +121,37 @@ class TaskControl:
                 task_id, S.QUEUED, sources={S.WAITING_INPUT}, enqueue=True,
                 fields={"resume_input": json.dumps(answer)}, drop=["pause_requested"],
                 events=[make_event("input_received", task_id, input=answer)], action="answer",
+                status_fields=_by(caller),
             )
             return Outcome(S.QUEUED, "Input accepted; the task continues from its last checkpoint", task.checkpoint)
         if answer is not NO_INPUT:
             raise IllegalTransition(task.status.value, S.QUEUED.value, "answer: the task is not waiting for input")
         await self.store.transition(
             task_id, S.QUEUED, sources={S.PAUSED, S.FAILED}, enqueue=True,
-            drop=["pause_requested", "error"], action="resume",
+            drop=["pause_requested", "error"], action="resume", status_fields=_by(caller),
         )
         return Outcome(S.QUEUED, "Task resumed from its last checkpoint", task.checkpoint)
 
-    async def cancel(self, task_id: str) -> Outcome:
+    async def cancel(self, task_id: str, *, caller: Caller) -> Outcome:
         """Cancel now; a running node is stopped at once."""
+        _require(caller, "cancel")
         await self.store.transition(
-            task_id, S.CANCELLED, release_lease=True, drop=["pause_requested", "current_node"], action="cancel"
+            scoped_id(caller.tenant, task_id), S.CANCELLED, release_lease=True,
+            drop=["pause_requested", "current_node"], action="cancel", status_fields=_by(caller),
         )
         return Outcome(S.CANCELLED, "Task cancelled")
 
-    async def delete(self, task_id: str) -> None:
+    async def delete(self, task_id: str, *, caller: Caller) -> None:
         """Remove a task that is not queued or running, with its events and checkpoints."""
+        _require(caller, "delete")
+        task_id = scoped_id(caller.tenant, task_id)
         await self.store.delete(task_id, DELETABLE)
         await self._checkpointer.adelete_thread(task_id)
 
-    async def history(self, task_id: str, limit: int) -> list[dict[str, Any]]:
+    async def history(self, task_id: str, limit: int, *, caller: Caller) -> list[dict[str, Any]]:
         """The task's checkpoints, newest first."""
+        _require(caller, "read")
+        task_id = scoped_id(caller.tenant, task_id)
         await self.store.get(task_id)
         config = {"configurable": {"thread_id": task_id}}
         history = []

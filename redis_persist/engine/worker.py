@@ -10,6 +10,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import TaskStatus
 from redis_persist.engine.control import TaskControl
@@ -17,7 +18,7 @@ from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.storage_faults import storage_fault
 from redis_persist.store import keys
 from redis_persist.store.leases import LeaseKeeper
-from redis_persist.store.queue import WorkQueue
+from redis_persist.store.queue import MessageRef, WorkQueue
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
@@ -36,6 +37,7 @@ class Worker:
         replica: str,
         max_tasks: int,
         lease_ttl_seconds: float,
+        tenant_max_running: int = 0,
     ) -> None:
         self._redis = redis
         self._control = control
@@ -43,7 +45,8 @@ class Worker:
         self._runner = runner
         self._keeper = keeper
         self._replica = replica
-        self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}")
+        self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}",
+                                tenant_max_running=tenant_max_running)
         self._max_tasks = max_tasks
         self._lease_ttl = lease_ttl_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -122,7 +125,7 @@ class Worker:
         except RedisError:
             pass
 
-    async def _claim(self, message_id: str, task_id: str) -> None:
+    async def _claim(self, message_id: MessageRef, task_id: str) -> None:
         if task_id in self._running:
             await self._queue.ack(message_id)
             return
@@ -163,7 +166,8 @@ class Worker:
         await self._queue.trim_delivered()
         for task_id in await self._store.due_for_removal(limit=500):
             try:
-                await self._control.delete(task_id)
+                # Store ids are the default tenant's own ids, so the service itself removes any tenant's task.
+                await self._control.delete(task_id, caller=OPEN_CALLER)
             except (TaskNotFound, IllegalTransition):
                 pass  # removed by someone else meanwhile
 

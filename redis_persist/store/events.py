@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from redis_persist.core.auth import public_id
 from redis_persist.store import keys
 
 
@@ -18,8 +19,11 @@ def utc_now() -> str:
 
 
 def make_event(event_type: str, task_id: str, **fields: Any) -> str:
-    """One event as the JSON string stored in the stream (its id is the stream entry id)."""
-    return json.dumps({"type": event_type, "task_id": task_id, "ts": utc_now(), **fields}, default=str)
+    """One event as the JSON string stored in the stream (its id is the stream entry id).
+
+    Events carry the task_id the client knows, not the tenant-scoped store id.
+    """
+    return json.dumps({"type": event_type, "task_id": public_id(task_id), "ts": utc_now(), **fields}, default=str)
 
 
 def _decode(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:

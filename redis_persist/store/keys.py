@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis_persist.core.auth import DEFAULT_TENANT
+
 PREFIX = "rp:"
 TASK = PREFIX + "task:"  # hash per task
 EVENTS = PREFIX + "events:"  # stream per task
@@ -16,6 +18,12 @@ QUEUE_GROUP = "workers"
 CONTROL_CHANNEL = PREFIX + "control"  # pub/sub: task ids whose control flags changed
 REPLICA = PREFIX + "replica:"  # heartbeat per live replica
 REPLICATION_PROBE = PREFIX + "replication-probe"  # written before WAIT so WAIT covers a checkpoint's writes
+TENANTS = PREFIX + "tenants"  # set of tenants that have (had) a work queue of their own
+INDEX_TENANT = PREFIX + "idx:tenant:"  # zset per tenant: its task ids -> creation sequence
+RUNNING_TENANT = PREFIX + "idx:running:"  # zset per tenant: its running task ids
+API_KEY = PREFIX + "apikey:"  # hash per API key: tenant, role, salt, salted hash (never the secret)
+API_KEYS = PREFIX + "apikeys"  # zset key id -> creation time (ms)
+RATE = PREFIX + "rate:"  # counter per key and time window, with a TTL
 
 
 def task(task_id: str) -> str:
@@ -36,3 +44,24 @@ def status_index(status: str) -> str:
 
 def graph_index(graph_name: str) -> str:
     return INDEX_GRAPH + graph_name
+
+
+def tenant_index(tenant: str) -> str:
+    return INDEX_TENANT + tenant
+
+
+def tenant_running(tenant: str) -> str:
+    return RUNNING_TENANT + tenant
+
+
+def queue(tenant: str) -> str:
+    """The tenant's work stream; the default tenant keeps the original single stream."""
+    return QUEUE if tenant == DEFAULT_TENANT else f"{QUEUE}:{tenant}"
+
+
+def api_key(key_id: str) -> str:
+    return API_KEY + key_id
+
+
+def rate(key_id: str, window: int) -> str:
+    return f"{RATE}{key_id}:{window}"

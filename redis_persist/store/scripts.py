@@ -6,10 +6,12 @@ Events arrive as ready-made JSON strings so Lua never re-encodes user data.
 
 from __future__ import annotations
 
+from redis_persist.core.auth import DEFAULT_TENANT
 from redis_persist.store import keys
 
 PRELUDE = """
 local P = '%PREFIX%'
+local DEFAULT_TENANT = '%DEFAULT%'
 local function task_key(id) return P .. 'task:' .. id end
 local function lease_key(id) return P .. 'lease:' .. id end
 local function listed(csv, value)
@@ -44,16 +46,28 @@ local function move(id, from, to, ts)
   redis.call('HSET', key, 'status', to, 'updated_at', ts)
   redis.call('ZREM', P .. 'idx:status:' .. from, id)
   redis.call('ZADD', P .. 'idx:status:' .. to, seq, id)
+  if from == 'running' or to == 'running' then
+    -- Per-tenant running set: the worker's fair scheduler reads it to cap a tenant's running tasks.
+    local running = P .. 'idx:running:' .. (redis.call('HGET', key, 'tenant') or DEFAULT_TENANT)
+    if to == 'running' then redis.call('ZADD', running, seq, id) else redis.call('ZREM', running, id) end
+  end
 end
+-- Each tenant has its own work stream so one tenant's backlog cannot starve another (store/queue.py).
 local function enqueue(id)
-  redis.call('XADD', P .. 'queue', '*', 'task_id', id)
+  local tenant = redis.call('HGET', task_key(id), 'tenant')
+  if tenant and tenant ~= DEFAULT_TENANT then
+    redis.call('XADD', P .. 'queue:' .. tenant, '*', 'task_id', id)
+    redis.call('SADD', P .. 'tenants', tenant)
+  else
+    redis.call('XADD', P .. 'queue', '*', 'task_id', id)
+  end
 end
 local function notify(id)
   redis.call('PUBLISH', P .. 'control', id)
 end
-""".replace("%PREFIX%", keys.PREFIX)
+""".replace("%PREFIX%", keys.PREFIX).replace("%DEFAULT%", DEFAULT_TENANT)
 
-# ARGV: task_id, request_hash, fields_json, events_json, maxlen, graph_name
+# ARGV: task_id, request_hash, fields_json (with 'tenant'), events_json, maxlen, graph_name, tenant
 CREATE = PRELUDE + """
 local id = ARGV[1]
 local key = task_key(id)
@@ -68,6 +82,7 @@ redis.call('HSET', key, 'seq', seq, 'request_hash', ARGV[2], 'status', 'queued')
 redis.call('ZADD', P .. 'idx:all', seq, id)
 redis.call('ZADD', P .. 'idx:status:queued', seq, id)
 redis.call('ZADD', P .. 'idx:graph:' .. ARGV[6], seq, id)
+redis.call('ZADD', P .. 'idx:tenant:' .. ARGV[7], seq, id)
 append_events(id, ARGV[4], ARGV[5])
 enqueue(id)
 return {'created', 'queued'}
@@ -137,7 +152,7 @@ table.insert(ids, 1, 'ok')
 return ids
 """
 
-# ARGV: task_id, at_once_csv, at_boundary_csv, ts, maxlen, events_json
+# ARGV: task_id, at_once_csv, at_boundary_csv, ts, maxlen, events_json, requested_events_json
 REQUEST_PAUSE = PRELUDE + """
 local id = ARGV[1]
 local key = task_key(id)
@@ -151,6 +166,7 @@ if listed(ARGV[2], status) then
 end
 if listed(ARGV[3], status) then
   redis.call('HSET', key, 'pause_requested', '1', 'updated_at', ARGV[4])
+  append_events(id, ARGV[7], ARGV[5])
   notify(id)
   return {'requested', status}
 end
@@ -203,10 +219,64 @@ local status = redis.call('HGET', key, 'status')
 if not status then return {'missing', ''} end
 if not listed(ARGV[2], status) then return {'illegal', status} end
 local graph = redis.call('HGET', key, 'graph_name')
+local tenant = redis.call('HGET', key, 'tenant')
 redis.call('DEL', key, P .. 'events:' .. id, lease_key(id))
 redis.call('ZREM', P .. 'idx:all', id)
 redis.call('ZREM', P .. 'idx:status:' .. status, id)
 redis.call('ZREM', P .. 'idx:graph:' .. graph, id)
 redis.call('ZREM', P .. 'expiry', id)
+redis.call('ZREM', P .. 'idx:tenant:' .. (tenant or DEFAULT_TENANT), id)
 return {'ok', status}
+"""
+
+# ARGV: group, consumer, count, tenant_cap (0 = none), then (stream, tenant) pairs in turn order.
+# Takes one message per tenant per round until `count` are taken or no tenant has any (or all are at
+# their cap). Returns {'taken', stream, message_id, task_id, ...} or, with nothing to take,
+# {'idle', stream, last_entry_id, ...} for the caller to wait from.
+FAIR_READ = PRELUDE + """
+local group, consumer = ARGV[1], ARGV[2]
+local want, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local streams, tenants, room = {}, {}, {}
+for i = 5, #ARGV, 2 do
+  local n = #streams + 1
+  streams[n], tenants[n] = ARGV[i], ARGV[i + 1]
+  room[n] = want
+  if cap > 0 then room[n] = cap - redis.call('ZCARD', P .. 'idx:running:' .. ARGV[i + 1]) end
+end
+-- XREADGROUP's reply is {{stream, {{id, {field, value}}}}}; fakeredis drops the outer list.
+local function first_entry(reply)
+  if not reply or not reply[1] then return nil end
+  local entries = type(reply[1]) == 'string' and reply[2] or reply[1][2]
+  return entries and entries[1]
+end
+local out = {'taken'}
+local taken = 0
+local progress = true
+while taken < want and progress do
+  progress = false
+  for n = 1, #streams do
+    if taken < want and room[n] > 0 then
+      local reply = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', streams[n], '>')
+      local entry = first_entry(reply)
+      if entry then
+        out[#out + 1] = streams[n]
+        out[#out + 1] = entry[1]
+        out[#out + 1] = entry[2][2]
+        taken = taken + 1
+        room[n] = room[n] - 1
+        progress = true
+      else
+        room[n] = 0
+      end
+    end
+  end
+end
+if taken > 0 then return out end
+local idle = {'idle'}
+for n = 1, #streams do
+  local last = redis.call('XREVRANGE', streams[n], '+', '-', 'COUNT', 1)
+  idle[#idle + 1] = streams[n]
+  idle[#idle + 1] = (last[1] and last[1][1]) or '0-0'
+end
+return idle
 """

@@ -10,6 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from redis_persist.core.auth import DEFAULT_TENANT, public_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
 from redis_persist.core.status import TaskStatus, allowed_sources
 from redis_persist.core.task import Task
@@ -51,12 +52,17 @@ class TaskStore:
         self._delete = redis.register_script(scripts.DELETE)
 
     async def create(
-        self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str
+        self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[Task, bool]:
-        """Store a new queued task and enqueue it; returns (task, created). Same id, other body: TaskConflict."""
+        """Store a new queued task and enqueue it; returns (task, created). Same id, other body: TaskConflict.
+
+        `task_id` is the store id (already scoped to `tenant`, see core/auth.scoped_id).
+        """
         now = utc_now()
         fields = {
             "task_id": task_id,
+            "tenant": tenant,
             "graph_name": graph_name,
             "initial_state": json.dumps(initial_state),
             "progress": "0",
@@ -67,10 +73,12 @@ class TaskStore:
         }
         events = [_status_event(task_id, S.QUEUED)]
         outcome, _ = await self._create(
-            args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name]
+            args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name, tenant]
         )
         if outcome == "conflict":
-            raise TaskConflict(f"Task {task_id!r} already exists with a different graph_name or initial_state")
+            raise TaskConflict(
+                f"Task {public_id(task_id)!r} already exists with a different graph_name or initial_state"
+            )
         return await self.get(task_id), outcome == "created"
 
     async def get(self, task_id: str) -> Task:
@@ -81,18 +89,22 @@ class TaskStore:
         return Task.from_hash(raw)
 
     async def list(
-        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None
+        self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None,
+        tenant: str | None = None,
     ) -> tuple[list[Task], str | None]:
-        """Newest first, at most `limit`; `cursor` continues after the previous page."""
+        """Newest first, at most `limit`; `cursor` continues after the previous page. `tenant`: only its tasks."""
         if cursor is not None and not (cursor.isascii() and cursor.isdigit()):  # isdigit alone takes "²"
             raise InvalidRequest(f"Invalid cursor {cursor!r}")
-        if status is not None:
+        if tenant is not None:
+            index = keys.tenant_index(tenant)
+        elif status is not None:
             index = keys.status_index(status.value)
         elif graph_name is not None:
             index = keys.graph_index(graph_name)
         else:
             index = keys.INDEX_ALL
-        needs_graph_filter = status is not None and graph_name is not None
+        needs_status_filter = tenant is not None and status is not None
+        needs_graph_filter = graph_name is not None and (status is not None or tenant is not None)
         upper = f"({cursor}" if cursor else "+inf"
         found: list[Task] = []
         batch = max(limit, 50)
@@ -105,7 +117,9 @@ class TaskStore:
                 pipe.hgetall(keys.task(task_id))
             for (task_id, score), raw in zip(page, await pipe.execute(), strict=True):
                 upper = f"({int(score)}"
-                if not raw or (needs_graph_filter and raw.get("graph_name") != graph_name):
+                if not raw or (needs_graph_filter and raw.get("graph_name") != graph_name) or (
+                    needs_status_filter and status is not None and raw.get("status") != status.value
+                ):
                     continue
                 found.append(Task.from_hash(raw))
                 if len(found) == limit:
@@ -211,19 +225,21 @@ class TaskStore:
             raise LeaseLost(task_id)
         return reply[1] == "1"
 
-    async def request_pause(self, task_id: str) -> TaskStatus:
+    async def request_pause(self, task_id: str, by: str | None = None) -> TaskStatus:
         """Pause a queued task now, or flag a running one to pause at its next node boundary.
 
-        Returns the status the task is in after the call.
+        Returns the status the task is in after the call. `by`: the key id that asked, for the events.
         """
         deferred = {S.RUNNING}
         at_once = allowed_sources(S.PAUSED) - deferred
+        who = {"by": by} if by else {}
         events = [
-            _status_event(task_id, S.PAUSED),
-            make_event("task_paused", task_id, reason="Paused by user", action_required="resume"),
+            _status_event(task_id, S.PAUSED, **who),
+            make_event("task_paused", task_id, reason="Paused by user", action_required="resume", **who),
         ]
         outcome, current = await _at_most_once(
-            self._request_pause, [task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events)]
+            self._request_pause, [task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events),
+                                  json.dumps([make_event("pause_requested", task_id, **who)] if by else [])]
         )
         if outcome == "missing":
             raise TaskNotFound(task_id)

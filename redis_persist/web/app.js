@@ -139,7 +139,8 @@
   }
 
   async function api(method, path, body) {
-    const init = { method, headers: { Accept: 'application/json' } };
+    const init = { method, headers: { Accept: 'application/json', ...session.headers() } };
+    path = session.scoped(path);
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -155,9 +156,102 @@
     if (text) {
       try { data = JSON.parse(text); } catch { data = text; }
     }
+    if (response.status === 401) session.requireKey(describeError(response.status, response.statusText, data));
     if (!response.ok) throw new ApiError(response.status, describeError(response.status, response.statusText, data), data);
     return data;
   }
+
+  // ---------------------------------------------------------------- session (API key, tenant, role)
+
+  const KEY_STORAGE = 'redis_persist.api_key';
+
+  const session = {
+    key: sessionStorage.getItem(KEY_STORAGE),
+    identity: null,      // GET /api/auth/me: {auth, key_id, tenant, role}
+    actingTenant: null,  // an admin looking at another tenant's task
+    isStarted: false,
+
+    headers() { return this.key ? { 'X-Api-Key': this.key } : {}; },
+
+    /** Browsers cannot set headers on a WebSocket: the key rides as a subprotocol. */
+    wsProtocols() { return this.key ? ['redis-persist', `api-key.${this.key}`] : undefined; },
+
+    /** Add ?tenant= to task calls while an admin looks at another tenant's task. */
+    scoped(path) {
+      if (!this.actingTenant || !path.startsWith('/api/tasks/') && !path.startsWith('/ws/tasks/')) return path;
+      return `${path}${path.includes('?') ? '&' : '?'}tenant=${encodeURIComponent(this.actingTenant)}`;
+    },
+
+    get canOperate() { return Boolean(this.identity) && ['operator', 'admin'].includes(this.identity.role); },
+    get isAdmin() { return Boolean(this.identity) && this.identity.role === 'admin' && this.identity.auth; },
+
+    /** Ask the server who this key is; start the page, or ask for a key. */
+    async start() {
+      let response;
+      try {
+        response = await fetch('/api/auth/me', { headers: { Accept: 'application/json', ...this.headers() } });
+      } catch {
+        setTimeout(() => this.start(), 1000);
+        return;
+      }
+      if (response.status === 401) {
+        this.requireKey(this.key ? 'That key was refused (unknown, revoked or mistyped).' : '');
+        return;
+      }
+      this.identity = await response.json();
+      this.showIdentity();
+      show($('login-view'), false);
+      if (!this.isStarted) {
+        this.isStarted = true;
+        startForm.init();
+        taskList.init();
+        taskView.init();
+        window.addEventListener('hashchange', route);
+      }
+      route();
+    },
+
+    showIdentity() {
+      const node = $('identity');
+      const who = this.identity;
+      node.replaceChildren(who.auth
+        ? h('span', {}, 'Tenant ', h('strong', { 'data-testid': 'identity-tenant' }, who.tenant),
+          ' · role ', h('strong', { 'data-testid': 'identity-role' }, who.role))
+        : h('span', { 'data-testid': 'identity-open' }, 'Auth off: open to anyone who reaches this port'));
+      show(node, true);
+      show($('sign-out'), who.auth);
+      show($('read-only-note'), !this.canOperate);
+      show($('start-form'), this.canOperate);
+    },
+
+    /** Show the key prompt (the key was missing, wrong or revoked). */
+    requireKey(message) {
+      this.key = null;
+      this.identity = null;
+      sessionStorage.removeItem(KEY_STORAGE);
+      if (this.isStarted) { taskList.stop(); taskView.close(); }
+      show($('list-view'), false);
+      show($('task-view'), false);
+      show($('identity'), false);
+      show($('sign-out'), false);
+      show($('login-view'), true);
+      setMessage($('login-error'), message || '');
+      $('api-key-input').focus();
+    },
+
+    init() {
+      $('login-form').addEventListener('submit', (event) => {
+        event.preventDefault();
+        const key = $('api-key-input').value.trim();
+        if (!key) { setMessage($('login-error'), 'Paste an API key first.'); return; }
+        this.key = key;
+        sessionStorage.setItem(KEY_STORAGE, key);
+        $('api-key-input').value = '';
+        this.start();
+      });
+      $('sign-out').addEventListener('click', () => this.requireKey(''));
+    },
+  };
 
   const taskPath = (id) => `/api/tasks/${encodeURIComponent(id)}`;
 
@@ -321,7 +415,9 @@
 
     openRow(target) {
       const row = target.closest('tr[data-task-id]');
-      if (row) location.hash = `#/tasks/${encodeURIComponent(row.dataset.taskId)}`;
+      if (!row) return;
+      const tenant = row.dataset.tenant ? `?tenant=${encodeURIComponent(row.dataset.tenant)}` : '';
+      location.hash = `#/tasks/${encodeURIComponent(row.dataset.taskId)}${tenant}`;
     },
 
     start() {
@@ -354,11 +450,12 @@
     render(tasks) {
       const keep = new Set();
       tasks.forEach((task, index) => {
-        keep.add(task.task_id);
-        let row = this.rows.get(task.task_id);
+        const rowKey = `${task.tenant || ''}/${task.task_id}`;  // admins see the same id in several tenants
+        keep.add(rowKey);
+        let row = this.rows.get(rowKey);
         if (!row) {
           row = this.createRow(task);
-          this.rows.set(task.task_id, row);
+          this.rows.set(rowKey, row);
         }
         this.updateRow(row, task);
         if (this.body.children[index] !== row) this.body.insertBefore(row, this.body.children[index] || null);
@@ -370,8 +467,10 @@
     },
 
     createRow(task) {
-      return h('tr', { 'data-testid': 'task-row', dataset: { taskId: task.task_id }, tabindex: 0, title: 'Open task' },
-        h('td', {}, h('code', { 'data-testid': 'row-id' }, task.task_id)),
+      const tenant = task.tenant ? h('span', { class: 'tenant-tag', 'data-testid': 'row-tenant' }, `${task.tenant} /`) : '';
+      return h('tr', { 'data-testid': 'task-row', dataset: { taskId: task.task_id, tenant: task.tenant || '' },
+        tabindex: 0, title: 'Open task' },
+        h('td', {}, tenant, h('code', { 'data-testid': 'row-id' }, task.task_id)),
         h('td', { 'data-testid': 'row-graph' }),
         h('td', {}, h('span', { class: 'badge', 'data-testid': 'row-status' })),
         h('td', { class: 'col-progress' }, progressBar('row-progress', 0)),
@@ -404,7 +503,7 @@
   /** Short human summary of an event for the log. */
   function describeEvent(event) {
     switch (event.type) {
-      case 'status': return `status → ${event.status}`;
+      case 'status': return `status → ${event.status}${event.by ? ` (by key ${event.by})` : ''}`;
       case 'node_started': return `${event.node} started`;
       case 'node_completed':
         return `${event.node} completed${event.progress !== undefined ? ` (${clampProgress(event.progress)}%)` : ''}`;
@@ -589,12 +688,12 @@
       const generation = this.generation;
       const query = this.lastEventId !== null ? `?after=${encodeURIComponent(this.lastEventId)}` : '';
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      const url = `${scheme}//${location.host}/ws/tasks/${encodeURIComponent(this.taskId)}${query}`;
+      const url = `${scheme}//${location.host}${session.scoped(`/ws/tasks/${encodeURIComponent(this.taskId)}${query}`)}`;
       this.setConnection(this.reconnectAttempts > 0 ? 'reconnecting' : 'connecting');
 
       let socket;
       try {
-        socket = new WebSocket(url);
+        socket = new WebSocket(url, session.wsProtocols());
       } catch {
         this.scheduleReconnect();
         return;
@@ -835,7 +934,7 @@
 
       this.renderNodes(task);
 
-      const canControl = (action) => Boolean(task) && !this.isBusy && LEGAL[action].has(status);
+      const canControl = (action) => session.canOperate && Boolean(task) && !this.isBusy && LEGAL[action].has(status);
       this.el.pause.disabled = !canControl('pause');
       this.el.resume.disabled = !canControl('resume');
       this.el.cancel.disabled = !canControl('cancel');
@@ -849,7 +948,7 @@
         const question = task.interrupt && typeof task.interrupt === 'object' ? task.interrupt.question : null;
         setMessage(this.el.question, typeof question === 'string' ? question : '');
       }
-      this.el.answerButton.disabled = !isWaiting || this.isBusy;
+      this.el.answerButton.disabled = !isWaiting || this.isBusy || !session.canOperate;
 
       const hasError = Boolean(task && task.error) && status !== 'completed';
       show(this.el.errorPanel, hasError);
@@ -910,25 +1009,26 @@
   // ---------------------------------------------------------------- routing
 
   function route() {
-    const match = location.hash.match(/^#\/tasks\/([^/]+)\/?$/);
+    const match = location.hash.match(/^#\/tasks\/([^/?]+)\/?(?:\?tenant=([A-Za-z0-9_-]+))?$/);
     const listView = $('list-view');
     const taskViewNode = $('task-view');
     if (match) {
       taskList.stop();
       show(listView, false);
       show(taskViewNode, true);
+      const tenant = match[2] && session.isAdmin ? match[2] : null;
+      if (tenant !== session.actingTenant) taskView.close();
+      session.actingTenant = tenant;
       taskView.open(decodeURIComponent(match[1]));
     } else {
       taskView.close();
+      session.actingTenant = null;
       show(taskViewNode, false);
       show(listView, true);
       taskList.start();
     }
   }
 
-  startForm.init();
-  taskList.init();
-  taskView.init();
-  window.addEventListener('hashchange', route);
-  route();
+  session.init();
+  session.start();
 })();

@@ -73,6 +73,8 @@ def test_compose_replicas_build_the_image_and_name_themselves(compose, dockerfil
         assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
         assert "redis" in service["depends_on"]
         assert "ports" not in service, "replicas are reached through nginx only"
+        assert env["REDIS_PERSIST_AUTH"] == "${REDIS_PERSIST_AUTH:-api_key}", "reachable replicas need keys"
+        assert env["REDIS_PERSIST_ADMIN_KEY"].startswith("${REDIS_PERSIST_ADMIN_KEY:?")
 
 
 def test_compose_nginx_mounts_the_config_and_waits_for_replicas(compose, nginx_conf):
