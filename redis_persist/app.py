@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from redis_persist.api import live, tasks
+from redis_persist.api import langgraph, live, tasks
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.services import Services
 from redis_persist.settings import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(tasks.router)
     app.include_router(live.router)
+    app.include_router(langgraph.router_for(app, services))
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -10,12 +10,14 @@ from redisvl.exceptions import RedisSearchError
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.runs import RunHooks
 from redis_persist.engine.saver import FencedRedisSaver
 from redis_persist.engine.worker import Worker
 from redis_persist.settings import Settings
 from redis_persist.store.events import EventLog
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.tasks import TaskStore
+from redis_persist.store.threads import RunStreamLog, ThreadStore
 
 
 def _pool(url: str, max_connections: int, decode: bool) -> BlockingConnectionPool:
@@ -54,7 +56,8 @@ class Services:
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         if keeper is not None:
-            runner = TaskRunner(store, graphs, settings.service_name)
+            runner = TaskRunner(store, graphs, settings.service_name, RunHooks(
+                ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds), RunStreamLog(redis)))
             worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds)
         return cls(settings, redis, saver_redis, saver, control, worker)

@@ -15,6 +15,7 @@ STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.TaskConflict: 409,
     errors.StateTooLarge: 413,
     errors.InvalidRequest: 422,
+    errors.ResourceNotFound: 404,
 }
 
 ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
@@ -24,6 +25,7 @@ ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
     errors.TaskConflict: "task_conflict",
     errors.StateTooLarge: "state_too_large",
     errors.InvalidRequest: "invalid_request",
+    errors.ResourceNotFound: "not_found",
 }
 
 

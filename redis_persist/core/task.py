@@ -37,6 +37,8 @@ class Task:
     has_resume_input: bool = False
     resume_input: Any = None
     seq: int = 0
+    thread_id: str = ""  # the checkpointer thread; a task made by /api/tasks is a thread of its own
+    run_spec: dict[str, Any] = field(default_factory=dict)  # LangGraph Server run options; {} for /api/tasks
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Task:
@@ -62,6 +64,8 @@ class Task:
             has_resume_input="resume_input" in raw,
             resume_input=_json_or_none(raw.get("resume_input")),
             seq=int(raw.get("seq") or 0),
+            thread_id=raw.get("thread_id") or raw["task_id"],
+            run_spec=_json_or_none(raw.get("run_spec")) or {},
         )
 
     def public(self, node: str) -> dict[str, Any]:
@@ -84,4 +88,5 @@ class Task:
             "updated_at": self.updated_at,
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
+            "thread_id": self.thread_id,
         }

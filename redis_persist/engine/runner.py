@@ -13,7 +13,9 @@ from redis.exceptions import RedisError
 
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.status import TaskStatus
+from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
+from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.store.events import make_event
 from redis_persist.store.tasks import TaskStore
 
@@ -37,10 +39,11 @@ class _Paused(Exception):
 class TaskRunner:
     """Drives LangGraph for one task; every write is fenced by the task's lease token."""
 
-    def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str) -> None:
+    def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str, runs: RunHooks | None = None) -> None:
         self._store = store
         self._graphs = graphs
         self._replica = replica
+        self._runs = runs  # LangGraph Server runs (tasks on a shared thread); None: plain tasks only
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
@@ -55,22 +58,20 @@ class TaskRunner:
                                    events=[make_event("error", task_id, error=str(error))])
                 return
             graph = loaded.graph
-            config: dict[str, Any] = {"configurable": {"thread_id": task_id}}
-            if task.has_resume_input:
-                graph_input: Any = Command(resume=task.resume_input)
-            elif await graph.checkpointer.aget_tuple(config) is not None:
-                graph_input = None  # continue from the last checkpoint
-            else:
-                graph_input = task.initial_state
+            graph_input, config, extra_modes, run_kwargs = await self._plan(task, token, graph)
+            published = self._runs.published_modes(task) if self._runs and task.run_spec else frozenset()
             total = max(len(loaded.nodes), 1)
             completed = list(task.completed_nodes)
             finished_in_step: list[str] = []
             interrupts: list[Any] = []
             values: Any = task.state
             async with aclosing(
-                graph.astream(graph_input, config, stream_mode=STREAM_MODES, durability="sync")
+                graph.astream(graph_input, config, stream_mode=sorted({*STREAM_MODES, *extra_modes}),
+                              durability="sync", **run_kwargs)
             ) as stream:
                 async for mode, chunk in stream:
+                    if mode in published:
+                        await self._runs.publish(task_id, mode, chunk)
                     if mode == "tasks":
                         name = chunk["name"]
                         if name.startswith("__"):
@@ -137,6 +138,31 @@ class TaskRunner:
                 await self._finish(task_id, token, S.COMPLETED,
                                    fields={"progress": "100", "state": _to_json(values)})
 
+    async def _plan(self, task: Task, token: str, graph: Any) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
+        """Graph input, config, extra stream modes and astream options for this attempt of the task."""
+        if task.run_spec and self._runs is not None:
+            return await self._runs.plan(task, token, graph)
+        config = base_config(task, token)
+        if task.has_resume_input:
+            graph_input: Any = Command(resume=task.resume_input)
+        elif await graph.checkpointer.aget_tuple(config) is not None:
+            graph_input = None  # continue from the last checkpoint
+        else:
+            graph_input = task.initial_state
+        return graph_input, config, [], {}
+
+    async def _run_ended(self, task_id: str, status: TaskStatus) -> None:
+        """Tell the LangGraph run side that a run has ended (its thread may pass to the next run)."""
+        if self._runs is None:
+            return
+        try:
+            task = await self._store.get(task_id)
+            if task.run_spec:
+                await self._runs.ended(task, status)
+        except Exception as error:  # noqa: BLE001 - the run has ended either way; the sweeper retries the rest
+            log.warning("after-run step failed", extra={"task_id": task_id, "replica": self._replica,
+                                                        "error": str(error)})
+
     async def _record_checkpoint(
         self, task_id: str, token: str, chunk: dict[str, Any], done: list[str], completed: list[str], total: int
     ) -> bool:
@@ -197,3 +223,5 @@ class TaskRunner:
             )
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
+            return
+        await self._run_ended(task_id, target)

@@ -12,12 +12,16 @@ from redis_persist.core.errors import LeaseLost
 from redis_persist.store import keys
 
 
+FENCE_KEY = "__rp_fence"  # dunder: LangGraph keeps it out of checkpoint metadata
+
+
 class FencedRedisSaver(AsyncRedisSaver):
     """AsyncRedisSaver whose writes first check that this replica still holds the task's lease.
 
-    `token_for(thread_id)` returns the fencing token this process holds, or None.
-    A process without a worker (API only) passes a function that always returns None
-    and so can read checkpoints but never write them.
+    The fence rides in the config: `configurable[FENCE_KEY] = [lease id, token]` (a run on a shared
+    thread is fenced by its own lease, not by the thread). Without it, `token_for(thread_id)` returns the
+    token this process holds for the thread's lease, or None. A process without a worker (API only)
+    passes a function that always returns None and so writes only under a fence it was handed.
     """
 
     def __init__(self, redis_client: Redis, lease_client: Redis, token_for: Callable[[str], str | None]) -> None:
@@ -26,10 +30,15 @@ class FencedRedisSaver(AsyncRedisSaver):
         self._lease_client = lease_client  # decodes responses; the saver's own client does not
 
     async def _check_lease(self, config: dict[str, Any]) -> None:
-        thread_id = config["configurable"]["thread_id"]
-        token = self._token_for(thread_id)
-        if token is None or await self._lease_client.get(keys.lease(thread_id)) != token:
-            raise LeaseLost(thread_id)
+        configurable = config["configurable"]
+        fence = configurable.get(FENCE_KEY)
+        if fence:
+            lease_id, token = fence
+        else:
+            lease_id = configurable["thread_id"]
+            token = self._token_for(lease_id)
+        if token is None or await self._lease_client.get(keys.lease(lease_id)) != token:
+            raise LeaseLost(lease_id)
 
     async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
         await self._check_lease(config)

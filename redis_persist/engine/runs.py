@@ -1,0 +1,108 @@
+"""LangGraph Server runs inside the task runner: how a run starts on its thread, what it streams, what follows its end.
+
+A run is a task with a `thread_id` and a `run_spec` (the run options a client sent). The runner asks
+RunHooks for the graph input and config, hands it every stream chunk the run asked for, and tells it
+when the run has ended, so the thread can pass to its next pending run.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from langgraph.pregel import Pregel
+from langgraph.types import Command
+
+from redis_persist.core.status import TaskStatus
+from redis_persist.core.task import Task
+from redis_persist.engine import lgjson
+from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.store.threads import RunStreamLog, ThreadStore
+
+log = logging.getLogger(__name__)
+S = TaskStatus
+# Client stream mode -> LangGraph stream mode (the wire event keeps LangGraph's server name, see WIRE_EVENT).
+STREAM_MODES = {
+    "values": "values",
+    "updates": "updates",
+    "custom": "custom",
+    "messages-tuple": "messages",
+    "messages": "messages",
+    "tasks": "tasks",
+    "checkpoints": "checkpoints",
+    "debug": "debug",
+}
+WIRE_EVENT = {"messages": "messages"}
+RUN_ENDED = frozenset({S.COMPLETED, S.FAILED, S.WAITING_INPUT, S.CANCELLED})
+
+
+def run_uuid(run_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(run_id)
+    except ValueError:
+        return None
+
+
+def base_config(task: Task, token: str) -> dict[str, Any]:
+    """Config every run of a task gets: its thread and its fence (the lease token rides with the work)."""
+    return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: [task.task_id, token]}}
+
+
+class RunHooks:
+    """The LangGraph-run side of the runner: plan a run's start, record its stream, follow up its end."""
+
+    def __init__(self, threads: ThreadStore, streams: RunStreamLog) -> None:
+        self._threads = threads
+        self._streams = streams
+
+    async def plan(self, task: Task, token: str, graph: Pregel) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
+        """(graph input, config, extra stream modes, astream kwargs) for a run starting or continuing."""
+        spec = task.run_spec
+        config = base_config(task, token)
+        user_config = spec.get("config") or {}
+        configurable = {k: v for k, v in (user_config.get("configurable") or {}).items() if not k.startswith("__")}
+        config["configurable"] = {**configurable, **config["configurable"], "run_id": task.task_id,
+                                  "graph_id": task.graph_name, "assistant_id": spec.get("assistant_id")}
+        config["metadata"] = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
+                              "assistant_id": spec.get("assistant_id"), "thread_id": task.thread_id,
+                              "run_id": task.task_id, "run_attempt": task.attempts}
+        if isinstance(user_config.get("recursion_limit"), int):
+            config["recursion_limit"] = user_config["recursion_limit"]
+        if (as_uuid := run_uuid(task.task_id)) is not None:
+            config["run_id"] = as_uuid
+        latest = await graph.checkpointer.aget_tuple(
+            {"configurable": {"thread_id": task.thread_id, "checkpoint_ns": ""}})
+        # The run wrote a checkpoint already: it is being taken over (or resumed) and continues from there.
+        has_started = latest is not None and (latest.metadata or {}).get("run_id") == task.task_id
+        if task.has_resume_input:
+            graph_input: Any = Command(resume=task.resume_input)  # answered through /api/tasks
+        elif has_started:
+            graph_input = None
+        else:
+            if spec.get("checkpoint_id"):
+                config["configurable"]["checkpoint_id"] = spec["checkpoint_id"]
+            command = spec.get("command")
+            graph_input = Command(**command) if command else spec.get("input")
+        kwargs: dict[str, Any] = {}
+        for key in ("interrupt_before", "interrupt_after"):
+            if spec.get(key):
+                kwargs[key] = spec[key]
+        if spec.get("context"):
+            kwargs["context"] = spec["context"]
+        modes = sorted({STREAM_MODES[m] for m in spec.get("stream_mode", [])})
+        return graph_input, config, modes, kwargs
+
+    def published_modes(self, task: Task) -> frozenset[str]:
+        return frozenset(STREAM_MODES[m] for m in task.run_spec.get("stream_mode", []))
+
+    async def publish(self, task_id: str, mode: str, chunk: Any) -> None:
+        """Record one stream chunk of the run (read back by SSE, on any replica)."""
+        await self._streams.append(task_id, WIRE_EVENT.get(mode, mode), lgjson.dumps(chunk))
+
+    async def ended(self, task: Task, status: TaskStatus) -> None:
+        """The run left running for good (or until a human answers): close its stream, free its thread."""
+        if status not in RUN_ENDED:
+            return
+        await self._streams.end(task.task_id)
+        await self._threads.advance(task.thread_id)
