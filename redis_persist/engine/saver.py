@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis.asyncio import Redis
 
@@ -42,6 +43,9 @@ class FencedRedisSaver(AsyncRedisSaver):
 
     async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
         await self._check_lease(config)
+        # As LangGraph's own savers do (the Redis one does not): the run's metadata (run_id, graph_id, the
+        # client's) goes into the checkpoint, which is how a taken-over run knows it has started already.
+        metadata = get_checkpoint_metadata(config, metadata)
         return await super().aput(config, checkpoint, metadata, new_versions)
 
     async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]

@@ -216,3 +216,23 @@ def _sse(http: httpx.Client, path: str, last_event_id: str | None = None) -> lis
             field, _, value = line.partition(": ")
             current[field] = value
     return frames
+
+
+def test_remote_graph_invoke_stream_and_as_a_node(lg: ServiceProcess) -> None:
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.pregel.remote import RemoteGraph
+
+    remote = RemoteGraph("chat", url=lg.url)
+    thread = get_sync_client(url=lg.url).threads.create()["thread_id"]
+    config = {"configurable": {"thread_id": thread}}
+    first = remote.invoke(_human("hi remote"), config)
+    assert first["messages"][-1]["content"] == "turn 1: you said hi remote"
+    second = remote.invoke(_human("still there?"), config)
+    assert len(second["messages"]) == 4  # the remote thread kept the conversation
+    assert [chunk for chunk in remote.stream(_human("chunks"), config, stream_mode="updates")][-1]["agent"]
+
+    parent = StateGraph(MessagesState)
+    parent.add_node("remote_chat", remote)
+    parent.add_edge(START, "remote_chat")
+    result = parent.compile().invoke(_human("as a node"))
+    assert result["messages"][-1].content == "turn 1: you said as a node"
