@@ -17,7 +17,6 @@ from redis_persist.settings import Settings
 from redis_persist.store.events import EventLog
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.tasks import TaskStore
-from redis_persist.store.threads import RunStreamLog, ThreadStore
 
 
 def _pool(url: str, max_connections: int, decode: bool) -> BlockingConnectionPool:
@@ -56,8 +55,7 @@ class Services:
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         if keeper is not None:
-            runner = TaskRunner(store, graphs, settings.service_name, RunHooks(
-                ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds), RunStreamLog(redis)))
+            runner = TaskRunner(store, graphs, settings.service_name, RunHooks.build(redis, settings))
             worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds)
         return cls(settings, redis, saver_redis, saver, control, worker)

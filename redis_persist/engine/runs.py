@@ -13,12 +13,15 @@ from typing import Any
 
 from langgraph.pregel import Pregel
 from langgraph.types import Command
+from redis.asyncio import Redis
 
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
 from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.settings import Settings
 from redis_persist.store.threads import RunStreamLog, ThreadStore
+from redis_persist.store.webhooks import WebhookQueue
 
 log = logging.getLogger(__name__)
 S = TaskStatus
@@ -35,6 +38,20 @@ STREAM_MODES = {
 }
 WIRE_EVENT = {"messages": "messages"}
 RUN_ENDED = frozenset({S.COMPLETED, S.FAILED, S.WAITING_INPUT, S.CANCELLED})
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")  # LangGraph's: assistant id = uuid5(ns, graph)
+RUN_STATUS = {  # task status -> LangGraph run status
+    S.QUEUED: "pending",
+    S.RUNNING: "running",
+    S.PAUSED: "pending",
+    S.WAITING_INPUT: "success",  # the graph interrupted: the run ended well, the thread is "interrupted"
+    S.COMPLETED: "success",
+    S.FAILED: "error",
+    S.CANCELLED: "interrupted",
+}
+
+
+def assistant_id_of(graph_name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE_GRAPH, graph_name))
 
 
 def run_uuid(run_id: str) -> uuid.UUID | None:
@@ -49,12 +66,34 @@ def base_config(task: Task, token: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: [task.task_id, token]}}
 
 
+def run_json(task: Task) -> dict[str, Any]:
+    """A run as LangGraph's server shows it."""
+    spec = task.run_spec
+    metadata = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
+                "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name))}
+    kwargs = {k: spec.get(k) for k in ("input", "command", "config", "context", "stream_mode",
+                                       "interrupt_before", "interrupt_after", "webhook", "checkpoint_id")}
+    return {"run_id": task.task_id, "thread_id": task.thread_id,
+            "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name)),
+            "metadata": metadata, "status": RUN_STATUS[task.status], "kwargs": kwargs,
+            "multitask_strategy": spec.get("multitask_strategy", "reject"),
+            "created_at": task.created_at, "updated_at": task.updated_at,
+            # Our extension: the task behind the run (pause/resume/cancel it under /api/tasks as well).
+            "task_status": task.status.value}
+
+
 class RunHooks:
     """The LangGraph-run side of the runner: plan a run's start, record its stream, follow up its end."""
 
-    def __init__(self, threads: ThreadStore, streams: RunStreamLog) -> None:
+    @classmethod
+    def build(cls, redis: Redis, settings: Settings) -> RunHooks:
+        threads = ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
+        return cls(threads, RunStreamLog(redis), WebhookQueue(redis))
+
+    def __init__(self, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue) -> None:
         self._threads = threads
         self._streams = streams
+        self._webhooks = webhooks
 
     async def plan(self, task: Task, token: str, graph: Pregel) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
         """(graph input, config, extra stream modes, astream kwargs) for a run starting or continuing."""
@@ -106,3 +145,5 @@ class RunHooks:
             return
         await self._streams.end(task.task_id)
         await self._threads.advance(task.thread_id)
+        if task.run_spec.get("webhook"):
+            await self._webhooks.due_now(task.task_id)

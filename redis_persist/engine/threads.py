@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis.asyncio import Redis
@@ -23,30 +25,20 @@ from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
 from redis_persist.engine.control import DELETABLE, TaskControl
 from redis_persist.engine.graphs import LoadedGraph
-from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES
+from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
 from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.engine.webhooks import RECHECK_MS, WebhookDeliverer, WebhookPolicy
+from redis_persist.settings import Settings
 from redis_persist.store.events import utc_now
 from redis_persist.store.threads import BUSY, STREAM_END, RunStreamLog, ThreadStore
+from redis_persist.store.webhooks import WebhookQueue
 
+log = logging.getLogger(__name__)
 S = TaskStatus
-NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")  # LangGraph's: assistant id = uuid5(ns, graph)
-RUN_STATUS = {  # task status -> LangGraph run status
-    S.QUEUED: "pending",
-    S.RUNNING: "running",
-    S.PAUSED: "pending",
-    S.WAITING_INPUT: "success",  # the graph interrupted: the run ended well, the thread is "interrupted"
-    S.COMPLETED: "success",
-    S.FAILED: "error",
-    S.CANCELLED: "interrupted",
-}
 STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 SYSTEM_CREATED_AT = "1970-01-01T00:00:00+00:00"
 UPDATE_LOCK_MS = 30_000
 WAIT_BLOCK_MS = 1_000
-
-
-def assistant_id_of(graph_name: str) -> str:
-    return str(uuid.uuid5(NAMESPACE_GRAPH, graph_name))
 
 
 def _checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -82,15 +74,21 @@ class LangGraphControl:
     """The LangGraph Server model on top of TaskControl: one engine, two doors."""
 
     @classmethod
-    def build(cls, tasks: TaskControl, redis: Redis, events_max_per_task: int,
-              finished_ttl_seconds: float) -> LangGraphControl:
-        """Wire the thread store and run streams on the shared Redis client."""
-        return cls(tasks, ThreadStore(redis, events_max_per_task, finished_ttl_seconds), RunStreamLog(redis))
+    def build(cls, tasks: TaskControl, redis: Redis, settings: Settings) -> LangGraphControl:
+        """Wire the thread store, run streams and webhook queue on the shared Redis client."""
+        domains = [d.strip() for d in settings.webhook_allowed_domains.split(",") if d.strip()]
+        return cls(tasks, ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds),
+                   RunStreamLog(redis), WebhookQueue(redis),
+                   WebhookPolicy(settings.webhook_allow_loopback, domains), settings.webhook_max_attempts)
 
-    def __init__(self, tasks: TaskControl, threads: ThreadStore, streams: RunStreamLog) -> None:
+    def __init__(self, tasks: TaskControl, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue,
+                 webhook_policy: WebhookPolicy, webhook_max_attempts: int) -> None:
         self.tasks = tasks
         self.threads = threads
         self.streams = streams
+        self._webhooks = webhooks
+        self._webhook_policy = webhook_policy
+        self._deliverer = WebhookDeliverer(webhooks, webhook_policy, webhook_max_attempts, self.webhook_payload)
         self._graphs = tasks.graphs
         self._checkpointer = tasks._checkpointer  # noqa: SLF001 - the same saver, shared on purpose
 
@@ -309,6 +307,9 @@ class LangGraphControl:
         if body.get("input") is not None and body.get("command") is not None:
             raise InvalidRequest("Pass either input or command, not both")
         checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
+        webhook = body.get("webhook")
+        if webhook:
+            await self._webhook_policy.check(webhook)
         if_not_exists = body.get("if_not_exists") or "reject"
         if thread_id is None:
             thread_id, if_not_exists = str(uuid.uuid4()), "create"
@@ -328,11 +329,15 @@ class LangGraphControl:
         thread_fields = {"graph_id": loaded.name, "assistant_id": assistant_id}
         # The stream's first event exists before the run can start, so every reader (and replay) sees it.
         await self.streams.append(run_id, "metadata", json.dumps({"run_id": run_id, "attempt": 1}))
+        if webhook:
+            # Armed before the run exists: a replica dying right after the run ends cannot lose it.
+            await self._webhooks.arm(run_id, webhook, RECHECK_MS)
         try:
             _outcome, previous = await self.threads.create_run(
                 run_id, thread_id, loaded.name, strategy, if_not_exists, task_fields, thread_fields)
         except Exception:
             await self.streams.delete(run_id)
+            await self._webhooks.done(run_id)
             raise
         if strategy == "rollback" and previous:
             await self._forget_run(previous)
@@ -347,7 +352,7 @@ class LangGraphControl:
         await self.streams.delete(run_id)
 
     async def run(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        return self.run_json(await self._run_task(thread_id, run_id))
+        return run_json(await self._run_task(thread_id, run_id))
 
     async def _run_task(self, thread_id: str, run_id: str) -> Task:
         try:
@@ -358,26 +363,12 @@ class LangGraphControl:
             raise ResourceNotFound("run", run_id)
         return task
 
-    def run_json(self, task: Task) -> dict[str, Any]:
-        spec = task.run_spec
-        metadata = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
-                    "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name))}
-        kwargs = {k: spec.get(k) for k in ("input", "command", "config", "context", "stream_mode",
-                                           "interrupt_before", "interrupt_after", "webhook", "checkpoint_id")}
-        return {"run_id": task.task_id, "thread_id": task.thread_id,
-                "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name)),
-                "metadata": metadata, "status": RUN_STATUS[task.status], "kwargs": kwargs,
-                "multitask_strategy": spec.get("multitask_strategy", "reject"),
-                "created_at": task.created_at, "updated_at": task.updated_at,
-                # Our extension: the task behind the run (pause/resume/cancel it under /api/tasks as well).
-                "task_status": task.status.value}
-
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
         await self.threads.get_thread(thread_id)
         runs = []
         for run_id in await self.threads.run_ids(thread_id, 10_000 if status else limit, 0 if status else offset):
             try:
-                runs.append(self.run_json(await self.tasks.store.get(run_id)))
+                runs.append(run_json(await self.tasks.store.get(run_id)))
             except TaskNotFound:
                 continue
         if status:
@@ -467,17 +458,30 @@ class LangGraphControl:
         outcome = await self.tasks.resume(run_id)
         return {"message": outcome.message, "status": outcome.status.value}
 
+    async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:
+        """What a run's webhook receives (as LangGraph's server sends it), or None while the run goes on."""
+        task = await self.tasks.store.get(run_id)
+        if task.status not in RUN_ENDED:
+            return None
+        payload = {**run_json(task), "run_started_at": task.created_at, "run_ended_at": task.updated_at,
+                   "values": task.state}
+        if task.status == S.FAILED:
+            payload["error"] = {"error": (task.error or "Error").split(":")[0], "message": task.error}
+        return payload
+
     async def background(self, stop: asyncio.Event, interval: float) -> None:
-        """Periodic upkeep on every replica until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.advance_pending()
-            except Exception:  # noqa: BLE001 - upkeep retries on its next round
-                pass
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass
+        """Periodic upkeep on every replica until `stop` is set: pending runs of threads, webhook deliveries."""
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                for step in (self.advance_pending, lambda: self._deliverer.deliver_due(client)):
+                    try:
+                        await step()
+                    except Exception as error:  # noqa: BLE001 - upkeep retries on its next round
+                        log.warning("langgraph upkeep failed", extra={"error": str(error)})
+                try:
+                    await asyncio.wait_for(stop.wait(), interval)
+                except TimeoutError:
+                    pass
 
 
 def _contains(document: dict[str, Any], wanted: dict[str, Any]) -> bool:

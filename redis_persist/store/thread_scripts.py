@@ -147,3 +147,22 @@ RELEASE_LEASE = THREAD_PRELUDE + """
 if redis.call('GET', lease_key(ARGV[1])) == ARGV[2] then redis.call('DEL', lease_key(ARGV[1])) return 1 end
 return 0
 """
+
+# ARGV: now_ms, hold_ms, limit. Takes due webhook deliveries and pushes their next try `hold_ms` ahead,
+# so a replica that dies mid-delivery leaves them to be tried again by another (at least once).
+CLAIM_WEBHOOKS = THREAD_PRELUDE + """
+local due = redis.call('ZRANGEBYSCORE', P .. 'webhooks', '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local reply = {}
+for _, run_id in ipairs(due) do
+  redis.call('ZADD', P .. 'webhooks', tonumber(ARGV[1]) + tonumber(ARGV[2]), run_id)
+  local url = redis.call('HGET', P .. 'webhook:' .. run_id, 'url')
+  if url then
+    reply[#reply + 1] = run_id
+    reply[#reply + 1] = url
+    reply[#reply + 1] = redis.call('HINCRBY', P .. 'webhook:' .. run_id, 'attempts', 1)
+  else
+    redis.call('ZREM', P .. 'webhooks', run_id)
+  end
+end
+return reply
+"""

@@ -12,14 +12,12 @@ from redis_persist.api.langgraph import assistants, runs, threads
 from redis_persist.engine.threads import LangGraphControl
 from redis_persist.services import Services
 
-UPKEEP_SECONDS = 2.0
+UPKEEP_SECONDS = 0.5
 
 
 def router_for(app: FastAPI, services: Services) -> APIRouter:
     """Every LangGraph Server route, with the upkeep loop (pending runs of threads) as its lifespan."""
-    settings = services.settings
-    app.state.langgraph = LangGraphControl.build(
-        services.control, services.redis, settings.events_max_per_task, settings.finished_ttl_seconds)
+    app.state.langgraph = LangGraphControl.build(services.control, services.redis, services.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
