@@ -378,8 +378,9 @@ class LangGraphControl:
     async def cancel_run(self, thread_id: str, run_id: str, action: str, wait: bool) -> None:
         """Stop the run now (interrupt), or stop it and remove it (rollback)."""
         task = await self._run_task(thread_id, run_id)
-        if task.status not in (S.COMPLETED, S.CANCELLED):
-            await self.tasks.cancel(run_id)
+        if task.status in RUN_ENDED:  # as LangGraph's server: only a pending or running run can be cancelled
+            raise ResourceNotFound("run to cancel", run_id)
+        await self.tasks.cancel(run_id)
         await self.streams.end(run_id)
         await self.threads.advance(thread_id)
         if wait:

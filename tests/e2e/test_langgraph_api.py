@@ -236,3 +236,32 @@ def test_remote_graph_invoke_stream_and_as_a_node(lg: ServiceProcess) -> None:
     parent.add_edge(START, "remote_chat")
     result = parent.compile().invoke(_human("as a node"))
     assert result["messages"][-1].content == "turn 1: you said as a node"
+
+
+async def test_stateless_runs(lg: ServiceProcess) -> None:
+    client = get_client(url=lg.url)
+    result = await client.runs.wait(None, "chat", input=_human("no thread"))
+    assert _contents(result) == ["no thread", "turn 1: you said no thread"]
+    parts = [p async for p in client.runs.stream(None, "review", input={"topic": "x"}, stream_mode="updates")]
+    assert parts[0].event == "metadata" and "draft" in parts[1].data
+
+
+async def test_pause_and_resume_a_run_at_a_node_boundary(lg: ServiceProcess, tmp_path) -> None:
+    client = get_client(url=lg.url)
+    thread = (await client.threads.create())["thread_id"]
+    run_log = tmp_path / "runs.log"
+    run = await client.runs.create(thread, "slow", input={"step_seconds": 1, "run_log": str(run_log)})
+    wait_until(lambda: run_log.exists() and "one" in run_log.read_text(), 30, "node one to start")
+    with httpx.Client(base_url=lg.url) as http:
+        paused = http.post(f"/threads/{thread}/runs/{run['run_id']}/pause")
+        assert paused.status_code == 202, paused.text
+        wait_until(lambda: http.get(f"/api/tasks/{run['run_id']}").json()["status"] == "paused", 30, "the pause")
+        task = http.get(f"/api/tasks/{run['run_id']}").json()
+        assert task["completed_nodes"] == ["one"]
+        assert (await client.runs.get(thread, run["run_id"]))["status"] == "pending"
+        assert (await client.threads.get(thread))["status"] == "busy"  # a paused run keeps its thread
+        # The task door works on the same run: resume it under /api/tasks.
+        assert http.post(f"/api/tasks/{run['run_id']}/resume").status_code == 202
+    result = await client.runs.join(thread, run["run_id"])
+    assert result["done"] == ["one", "two", "three"]
+    assert run_log.read_text().split().count("one") == 1

@@ -114,7 +114,7 @@ async def join_stream(thread_id: ThreadId, run_id: RunId, request: Request,
 async def cancel(thread_id: ThreadId, run_id: RunId, request: Request, wait: bool = False,
                  action: Literal["interrupt", "rollback"] = "interrupt") -> Response:
     await control(request).cancel_run(thread_id, run_id, action, wait)
-    return Response(status_code=204 if wait else 202)
+    return JSONResponse({}, status_code=200) if wait else Response(status_code=202)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/pause", status_code=202)
