@@ -119,8 +119,9 @@ class RunHooks:
         elif has_started:
             graph_input = None
         else:
-            if spec.get("checkpoint_id"):
-                config["configurable"]["checkpoint_id"] = spec["checkpoint_id"]
+            checkpoint_id = spec.get("checkpoint_id") or await self._before_rolled_back_run(task, graph)
+            if checkpoint_id:
+                config["configurable"]["checkpoint_id"] = checkpoint_id
             command = spec.get("command")
             graph_input = Command(**command) if command else spec.get("input")
         kwargs: dict[str, Any] = {}
@@ -131,6 +132,19 @@ class RunHooks:
             kwargs["context"] = spec["context"]
         modes = sorted({STREAM_MODES[m] for m in spec.get("stream_mode", [])})
         return graph_input, config, modes, kwargs
+
+    async def _before_rolled_back_run(self, task: Task, graph: Pregel) -> str | None:
+        """The checkpoint the thread had before the run this one rolled back (None: no rollback)."""
+        rolled_back = await self._threads.rollback_of(task.task_id)
+        if not rolled_back:
+            return None
+        before = None
+        async for item in graph.checkpointer.alist({"configurable": {"thread_id": task.thread_id}}):
+            if item.config["configurable"].get("checkpoint_ns", "") != "":
+                continue  # the saver does not filter namespaces (SPEC.md hazard)
+            if (item.metadata or {}).get("run_id") == rolled_back:
+                before = (item.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+        return before
 
     def published_modes(self, task: Task) -> frozenset[str]:
         return frozenset(STREAM_MODES[m] for m in task.run_spec.get("stream_mode", []))

@@ -380,6 +380,8 @@ class LangGraphControl:
         task = await self._run_task(thread_id, run_id)
         if task.status in RUN_ENDED:  # as LangGraph's server: only a pending or running run can be cancelled
             raise ResourceNotFound("run to cancel", run_id)
+        if action == "rollback":
+            await self.threads.mark_rolled_back(thread_id, run_id)
         await self.tasks.cancel(run_id)
         await self.streams.end(run_id)
         await self.threads.advance(thread_id)

@@ -16,6 +16,15 @@ local function active_busy(tkey, busy_csv)
   local st = redis.call('HGET', task_key(active), 'status')
   return (st and listed(busy_csv, st)) or false, active
 end
+-- A run taking the thread after a rollback starts from before the rolled-back run's checkpoints.
+local function take_thread(tkey, run_id)
+  redis.call('HSET', tkey, 'active_run', run_id)
+  local rolled_back = redis.call('HGET', tkey, 'rollback_of')
+  if rolled_back then
+    redis.call('HSET', task_key(run_id), 'rollback_of', rolled_back)
+    redis.call('HDEL', tkey, 'rollback_of')
+  end
+end
 """
 
 # ARGV: thread_id, fields_json, ts, if_exists ('raise'|'do_nothing')
@@ -64,6 +73,7 @@ if busy and strategy == 'enqueue' then
 end
 if busy then
   -- interrupt / rollback: the active run is cancelled in this same step, so the two never both hold the thread.
+  if strategy == 'rollback' then redis.call('HSET', tkey, 'rollback_of', active) end
   local akey = task_key(active)
   local st = redis.call('HGET', akey, 'status')
   move(active, st, 'cancelled', ARGV[10])
@@ -80,7 +90,7 @@ if busy then
   if ARGV[13] ~= '' then redis.call('ZADD', P .. 'expiry', ARGV[13], active) end
   notify(active)
 end
-redis.call('HSET', tkey, 'active_run', run_id)
+take_thread(tkey, run_id)
 enqueue(run_id)
 return {'created', active}
 """
@@ -103,7 +113,7 @@ while true do
     return ''
   end
   if redis.call('HGET', task_key(next_run), 'status') == 'queued' then
-    redis.call('HSET', tkey, 'active_run', next_run)
+    take_thread(tkey, next_run)
     enqueue(next_run)
     if redis.call('LLEN', pending) == 0 then redis.call('SREM', P .. 'threads-pending', thread_id) end
     return next_run

@@ -134,6 +134,14 @@ class ThreadStore:
             raise IllegalTransition("busy", "updated", f"update thread {thread_id!r}: it is busy {active}".strip())
         return f"thread-update:{thread_id}"
 
+    async def mark_rolled_back(self, thread_id: str, run_id: str) -> None:
+        """The thread's next run starts from before this run's checkpoints."""
+        await self._redis.hset(keys.thread(thread_id), "rollback_of", run_id)
+
+    async def rollback_of(self, run_id: str) -> str | None:
+        """The run this run replaces by rollback, if any."""
+        return await self._redis.hget(keys.task(run_id), "rollback_of")
+
     async def release_lease(self, lease_id: str, token: str) -> None:
         await self._release_lease(args=[lease_id, token])
 

@@ -119,6 +119,7 @@ async def test_multitask_strategies(lg: ServiceProcess) -> None:
     first = await client.runs.create(thread, "slow", input={"step_seconds": 1})
     with pytest.raises(ConflictError):
         await client.runs.create(thread, "slow", input={"step_seconds": 0}, multitask_strategy="reject")
+    assert [r["run_id"] for r in await client.runs.list(thread)] == [first["run_id"]]  # refused: nothing made
     queued = await client.runs.create(thread, "slow", input={"step_seconds": 0}, multitask_strategy="enqueue")
     result = await client.runs.join(thread, queued["run_id"])
     assert result["done"] == ["one", "two", "three"] * 2  # ran after the first, on its state
@@ -130,11 +131,17 @@ async def test_multitask_strategies(lg: ServiceProcess) -> None:
     assert (await client.runs.get(thread, busy["run_id"]))["status"] == "interrupted"
     assert (await client.runs.get(thread, replacement["run_id"]))["status"] == "success"
 
-    doomed = await client.runs.create(thread, "slow", input={"step_seconds": 30})
+    before = (await client.threads.get_state(thread))["values"]["done"]
+    doomed = await client.runs.create(thread, "slow", input={"step_seconds": 1})
+    wait_until(lambda: httpx.get(f"{lg.url}/api/tasks/{doomed['run_id']}").json()["completed_nodes"] == ["one"],
+               30, "the doomed run to complete a node")
     rolled = await client.runs.create(thread, "slow", input={"step_seconds": 0}, multitask_strategy="rollback")
-    await client.runs.join(thread, rolled["run_id"])
+    result = await client.runs.join(thread, rolled["run_id"])
+    assert result["done"] == before + ["one", "two", "three"]  # nothing of the rolled-back run remains
     with pytest.raises(NotFoundError):
         await client.runs.get(thread, doomed["run_id"])
+    runs = await client.runs.list(thread, limit=100)
+    assert doomed["run_id"] not in [r["run_id"] for r in runs] and len(runs) == 5
 
 
 async def test_update_state_and_run_from_a_past_checkpoint(lg: ServiceProcess) -> None:
