@@ -39,6 +39,7 @@ STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 SYSTEM_CREATED_AT = "1970-01-01T00:00:00+00:00"
 UPDATE_LOCK_MS = 30_000
 WAIT_BLOCK_MS = 1_000
+HEARTBEAT_IDLE_READS = 10  # one SSE comment per 10 s of silence
 
 
 def _checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -423,11 +424,20 @@ class LangGraphControl:
         return values
 
     async def stream(self, thread_id: str, run_id: str, after: str | None) -> AsyncIterator[tuple[str, str, str]]:
-        """(id, event, data JSON) of the run's stream after `after`, live until the run has ended."""
+        """(id, event, data JSON) of the run's stream after `after`, live until the run has ended.
+
+        While the run is quiet, yields ("", "", "") every HEARTBEAT_IDLE_READS reads so proxies keep the
+        connection open (a paused run can be quiet for hours).
+        """
         await self._run_task(thread_id, run_id)
         last = after or "0"
+        idle_reads = 0
         while True:
             entries = await self.streams.read(run_id, last, WAIT_BLOCK_MS)
+            idle_reads = 0 if entries else idle_reads + 1
+            if idle_reads >= HEARTBEAT_IDLE_READS:
+                idle_reads = 0
+                yield "", "", ""
             for entry_id, mode, data in entries:
                 last = entry_id
                 if mode == STREAM_END:

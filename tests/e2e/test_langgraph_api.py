@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -272,3 +273,14 @@ async def test_pause_and_resume_a_run_at_a_node_boundary(lg: ServiceProcess, tmp
     result = await client.runs.join(thread, run["run_id"])
     assert result["done"] == ["one", "two", "three"]
     assert run_log.read_text().split().count("one") == 1
+
+
+def test_a_long_wait_keeps_its_connection_alive(lg: ServiceProcess) -> None:
+    with httpx.Client(base_url=lg.url, timeout=60) as http:
+        thread = http.post("/threads", json={}).json()["thread_id"]
+        body = {"assistant_id": "slow", "input": {"step_seconds": 4}}
+        with http.stream("POST", f"/threads/{thread}/runs/wait", json=body) as response:
+            assert response.status_code == 200
+            text = "".join(response.iter_text())
+    assert text.startswith("\n")  # whitespace while the run went on, so no proxy times the wait out
+    assert json.loads(text)["done"] == ["one", "two", "three"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -16,6 +18,7 @@ router = APIRouter(tags=["langgraph"])
 ThreadId = Annotated[str, Path(pattern=ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=ID_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+WAIT_HEARTBEAT_SECONDS = 10.0
 
 
 def _locations(run: dict[str, Any], tail: str) -> dict[str, str]:
@@ -28,14 +31,28 @@ def _sse(lg: LangGraphControl, thread_id: str, run_id: str, after: str | None,
     async def frames() -> AsyncIterator[str]:
         # LangGraph's wire format; every frame carries its Redis id, so any replica can resume after it.
         async for entry_id, event, data in lg.stream(thread_id, run_id, after):
+            if not entry_id:
+                yield ": heartbeat\n\n"
+                continue
             yield f"event: {event}\ndata: {data}\nid: {entry_id}\n\n"
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})
 
 
-async def _wait(lg: LangGraphControl, run: dict[str, Any]) -> JSONResponse:
-    task = await lg.wait_until_ended(run["run_id"])
-    return JSONResponse(await lg.run_output(task), headers=_locations(run, "join"))
+async def _wait(lg: LangGraphControl, run: dict[str, Any]) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        # Leading whitespace while the run goes on (JSON allows it) keeps proxies from timing out a long wait.
+        waiting = asyncio.create_task(lg.wait_until_ended(run["run_id"]))
+        try:
+            while not waiting.done():
+                done, _ = await asyncio.wait({waiting}, timeout=WAIT_HEARTBEAT_SECONDS)
+                if not done:
+                    yield "\n"
+            yield json.dumps(await lg.run_output(waiting.result()))
+        finally:
+            waiting.cancel()
+
+    return StreamingResponse(body(), media_type="application/json", headers=_locations(run, "join"))
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -52,7 +69,7 @@ async def create_and_stream(thread_id: ThreadId, body: RunCreate, request: Reque
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def create_and_wait(thread_id: ThreadId, body: RunCreate, request: Request) -> JSONResponse:
+async def create_and_wait(thread_id: ThreadId, body: RunCreate, request: Request) -> StreamingResponse:
     lg = control(request)
     return await _wait(lg, await lg.create_run(thread_id, body.as_options()))
 
@@ -71,7 +88,7 @@ async def stream_stateless(body: RunCreate, request: Request) -> StreamingRespon
 
 
 @router.post("/runs/wait")
-async def wait_stateless(body: RunCreate, request: Request) -> JSONResponse:
+async def wait_stateless(body: RunCreate, request: Request) -> StreamingResponse:
     lg = control(request)
     return await _wait(lg, await lg.create_run(None, body.as_options()))
 
@@ -97,7 +114,7 @@ async def delete(thread_id: ThreadId, run_id: RunId, request: Request) -> Respon
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join(thread_id: ThreadId, run_id: RunId, request: Request) -> JSONResponse:
+async def join(thread_id: ThreadId, run_id: RunId, request: Request) -> StreamingResponse:
     lg = control(request)
     return await _wait(lg, await lg.run(thread_id, run_id))
 
