@@ -118,8 +118,11 @@ class LangGraphControl:
                 "updated_at": SYSTEM_CREATED_AT, "version": 1, "description": None}
 
     def assistant_graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:
-        drawable = self.graph_of(assistant_id).graph.get_graph(xray=xray)
-        return lgjson.jsonable(drawable.to_json())
+        drawable = lgjson.jsonable(self.graph_of(assistant_id).graph.get_graph(xray=xray).to_json())
+        for node in drawable.get("nodes", []):
+            if isinstance(node.get("data"), dict) and "name" in node["data"]:
+                node["data"] = {"name": node["data"]["name"]}  # as LangGraph's server: no import paths
+        return drawable
 
     def assistant_schemas(self, assistant_id: str) -> dict[str, Any]:
         loaded = self.graph_of(assistant_id)
@@ -316,12 +319,17 @@ class LangGraphControl:
             thread_id, if_not_exists = str(uuid.uuid4()), "create"
         run_id = str(uuid.uuid4())
         assistant_id = assistant_id_of(loaded.name)
+        # As LangGraph's server: a run inherits its thread's metadata (the run's own keys win).
+        try:
+            inherited = json.loads((await self.threads.get_thread(thread_id)).get("metadata") or "{}")
+        except ResourceNotFound:
+            inherited = {}
         config = body.get("config") or {}
         spec = {
             "assistant_id": assistant_id, "input": body.get("input"), "command": body.get("command"),
             "config": config, "context": body.get("context") or {}, "stream_mode": stream_mode,
             "interrupt_before": body.get("interrupt_before"), "interrupt_after": body.get("interrupt_after"),
-            "checkpoint_id": checkpoint_id, "metadata": body.get("metadata") or {},
+            "checkpoint_id": checkpoint_id, "metadata": {**inherited, **(body.get("metadata") or {})},
             "multitask_strategy": strategy, "webhook": body.get("webhook"),
             "on_completion": body.get("on_completion"), "stream_resumable": bool(body.get("stream_resumable")),
         }
