@@ -284,3 +284,20 @@ def test_a_long_wait_keeps_its_connection_alive(lg: ServiceProcess) -> None:
             text = "".join(response.iter_text())
     assert text.startswith("\n")  # whitespace while the run went on, so no proxy times the wait out
     assert json.loads(text)["done"] == ["one", "two", "three"]
+
+
+async def test_interrupt_before_then_continue_and_task_level_stream_modes(lg: ServiceProcess) -> None:
+    client = get_client(url=lg.url)
+    thread = (await client.threads.create())["thread_id"]
+    parts = [p async for p in client.runs.stream(thread, "slow", input={"step_seconds": 0},
+                                                 interrupt_before=["two"],
+                                                 stream_mode=["tasks", "checkpoints", "debug"])]
+    events = {p.event for p in parts}
+    assert {"metadata", "tasks", "checkpoints", "debug"} <= events
+    started = [p.data["name"] for p in parts if p.event == "tasks" and "input" in p.data]
+    assert started == ["one"]  # stopped before "two"
+    state = await client.threads.get_state(thread)
+    assert state["next"] == ["two"] and state["values"]["done"] == ["one"]
+    assert (await client.threads.get(thread))["status"] == "interrupted"
+    result = await client.runs.wait(thread, "slow", input=None)  # no input: carry on from where it stopped
+    assert result["done"] == ["one", "two", "three"]
