@@ -143,7 +143,7 @@ class LangGraphControl:
 
     async def thread(self, thread_id: str) -> dict[str, Any]:
         """The thread as LangGraph's server shows it, with its current values and status."""
-        return await self._thread_json(await self.threads.get_thread(thread_id))
+        return await self._thread_json(await self._thread_or_task(thread_id))
 
     async def patch_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         raw = await self.threads.get_thread(thread_id)
@@ -173,6 +173,21 @@ class LangGraphControl:
             if len(found) >= offset + limit:
                 break
         return found[offset:offset + limit]
+
+    async def _thread_or_task(self, thread_id: str) -> dict[str, str]:
+        """The thread's fields; a task made by /api/tasks reads as a thread of its own (read-only)."""
+        try:
+            return await self.threads.get_thread(thread_id)
+        except ResourceNotFound:
+            try:
+                task = await self.tasks.store.get(thread_id)
+            except TaskNotFound:
+                raise ResourceNotFound("thread", thread_id) from None
+            if task.run_spec or task.thread_id != thread_id:
+                raise ResourceNotFound("thread", thread_id) from None
+            return {"thread_id": thread_id, "graph_id": task.graph_name,
+                    "assistant_id": assistant_id_of(task.graph_name), "active_run": task.task_id,
+                    "created_at": task.created_at, "updated_at": task.updated_at, "metadata": "{}", "is_task": "1"}
 
     def _metadata(self, raw: dict[str, str]) -> dict[str, Any]:
         metadata = json.loads(raw.get("metadata") or "{}")
@@ -235,7 +250,7 @@ class LangGraphControl:
 
     async def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
         """The thread's state at its latest (or the given) checkpoint."""
-        raw = await self.threads.get_thread(thread_id)
+        raw = await self._thread_or_task(thread_id)
         snapshot = await self._snapshot(raw, checkpoint_id)
         if snapshot is None:
             if checkpoint_id:
@@ -246,7 +261,7 @@ class LangGraphControl:
 
     async def history(self, thread_id: str, limit: int, before: str | None,
                       checkpoint_id: str | None = None) -> list[dict[str, Any]]:
-        raw = await self.threads.get_thread(thread_id)
+        raw = await self._thread_or_task(thread_id)
         graph = self._thread_graph(raw)
         if graph is None:
             return []
@@ -373,9 +388,11 @@ class LangGraphControl:
         return task
 
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
-        await self.threads.get_thread(thread_id)
+        raw = await self._thread_or_task(thread_id)
         runs = []
-        for run_id in await self.threads.run_ids(thread_id, 10_000 if status else limit, 0 if status else offset):
+        run_ids = [thread_id] if raw.get("is_task") else await self.threads.run_ids(
+            thread_id, 10_000 if status else limit, 0 if status else offset)
+        for run_id in run_ids:
             try:
                 runs.append(run_json(await self.tasks.store.get(run_id)))
             except TaskNotFound:

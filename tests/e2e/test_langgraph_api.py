@@ -301,3 +301,16 @@ async def test_interrupt_before_then_continue_and_task_level_stream_modes(lg: Se
     assert (await client.threads.get(thread))["status"] == "interrupted"
     result = await client.runs.wait(thread, "slow", input=None)  # no input: carry on from where it stopped
     assert result["done"] == ["one", "two", "three"]
+
+
+async def test_a_task_from_api_tasks_reads_as_a_thread_with_one_run(lg: ServiceProcess) -> None:
+    with httpx.Client(base_url=lg.url) as http:
+        created = http.post("/api/tasks/execute", json={"graph_name": "slow", "initial_state": {"step_seconds": 0}})
+        task_id = created.json()["task_id"]
+        wait_until(lambda: http.get(f"/api/tasks/{task_id}").json()["status"] == "completed", 30, "the task")
+    client = get_client(url=lg.url)
+    thread = await client.threads.get(task_id)
+    assert thread["values"]["done"] == ["one", "two", "three"] and thread["status"] == "idle"
+    runs = await client.runs.list(task_id)
+    assert [(r["run_id"], r["status"]) for r in runs] == [(task_id, "success")]
+    assert len(await client.threads.get_history(task_id, limit=100)) == 5
