@@ -88,12 +88,14 @@ class RunHooks:
     @classmethod
     def build(cls, redis: Redis, settings: Settings) -> RunHooks:
         threads = ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
-        return cls(threads, RunStreamLog(redis), WebhookQueue(redis))
+        return cls(threads, RunStreamLog(redis), WebhookQueue(redis), settings.finished_ttl_seconds)
 
-    def __init__(self, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue) -> None:
+    def __init__(self, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue,
+                 finished_ttl_seconds: float = 0) -> None:
         self._threads = threads
         self._streams = streams
         self._webhooks = webhooks
+        self._stream_ttl_seconds = finished_ttl_seconds  # retention of finished tasks covers their streams
 
     async def plan(self, task: Task, token: str, graph: Pregel) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
         """(graph input, config, extra stream modes, astream kwargs) for a run starting or continuing."""
@@ -157,7 +159,7 @@ class RunHooks:
         """The run left running for good (or until a human answers): close its stream, free its thread."""
         if status not in RUN_ENDED:
             return
-        await self._streams.end(task.task_id)
+        await self._streams.end(task.task_id, self._stream_ttl_seconds)
         await self._threads.advance(task.thread_id)
         if task.run_spec.get("webhook"):
             await self._webhooks.due_now(task.task_id)

@@ -158,9 +158,14 @@ class RunStreamLog:
         return await self._redis.xadd(keys.run_stream(run_id), {"m": mode, "d": data_json},
                                       maxlen=self._max_entries, approximate=True)
 
-    async def end(self, run_id: str) -> None:
-        """Mark where the run stopped producing output (readers then check the run's status)."""
+    async def end(self, run_id: str, ttl_seconds: float = 0) -> None:
+        """Mark where the run stopped producing output (readers then check the run's status).
+
+        With `ttl_seconds`, the stream is removed that long after (as finished tasks are by retention).
+        """
         await self.append(run_id, STREAM_END, "null")
+        if ttl_seconds > 0:
+            await self._redis.expire(keys.run_stream(run_id), max(1, int(ttl_seconds)))
 
     async def read(self, run_id: str, after: str | None, block_ms: int | None) -> list[tuple[str, str, str]]:
         """(id, mode, data_json) entries after `after` ('0' for all); blocks up to block_ms when given."""

@@ -231,7 +231,7 @@ def test_remote_graph_invoke_stream_and_as_a_node(lg: ServiceProcess) -> None:
     from langgraph.pregel.remote import RemoteGraph
 
     remote = RemoteGraph("chat", url=lg.url)
-    thread = get_sync_client(url=lg.url).threads.create()["thread_id"]
+    thread = str(uuid.uuid4())  # RemoteGraph creates the thread on first use (if_not_exists=create)
     config = {"configurable": {"thread_id": thread}}
     first = remote.invoke(_human("hi remote"), config)
     assert first["messages"][-1]["content"] == "turn 1: you said hi remote"
