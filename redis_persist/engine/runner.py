@@ -159,7 +159,7 @@ class TaskRunner:
             task = await self._store.get(task_id)
             if task.run_spec:
                 await self._runs.ended(task, status)
-        except Exception as error:  # noqa: BLE001 - the run has ended either way; the sweeper retries the rest
+        except Exception as error:  # noqa: BLE001 - the run has ended either way; the upkeep loop hands the thread on
             log.warning("after-run step failed", extra={"task_id": task_id, "replica": self._replica,
                                                         "error": str(error)})
 
