@@ -208,6 +208,10 @@ async def test_stream_rejoined_with_last_event_id_misses_nothing(lg: ServiceProc
         assert [f["event"] for f in frames] == ["metadata", "updates", "updates", "updates"]
         rest = _sse(http, f"/threads/{thread}/runs/{run['run_id']}/stream", last_event_id=frames[1]["id"])
     assert rest == frames[2:]
+    # The SDK's join_stream, narrowed to one of the run's modes, from an id: the same frames.
+    parts = [p async for p in client.runs.join_stream(thread, run["run_id"], stream_mode="updates",
+                                                      last_event_id=frames[1]["id"])]
+    assert [p.data for p in parts] == [json.loads(f["data"]) for f in frames[2:]]
 
 
 def _sse(http: httpx.Client, path: str, last_event_id: str | None = None) -> list[dict[str, str]]:

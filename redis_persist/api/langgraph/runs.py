@@ -11,7 +11,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from redis_persist.api.langgraph.assistants import control
-from redis_persist.api.langgraph.schemas import ID_PATTERN, RunCreate
+from redis_persist.api.langgraph.schemas import ID_PATTERN, RunCreate, StreamMode
+from redis_persist.engine.runs import STREAM_MODES, WIRE_EVENT
 from redis_persist.engine.threads import LangGraphControl
 
 router = APIRouter(tags=["langgraph"])
@@ -27,12 +28,14 @@ def _locations(run: dict[str, Any], tail: str) -> dict[str, str]:
 
 
 def _sse(lg: LangGraphControl, thread_id: str, run_id: str, after: str | None,
-         headers: dict[str, str] | None = None) -> StreamingResponse:
+         headers: dict[str, str] | None = None, only: set[str] | None = None) -> StreamingResponse:
     async def frames() -> AsyncIterator[str]:
         # LangGraph's wire format; every frame carries its Redis id, so any replica can resume after it.
         async for entry_id, event, data in lg.stream(thread_id, run_id, after):
             if not entry_id:
                 yield ": heartbeat\n\n"
+                continue
+            if only and event != "metadata" and event not in only:
                 continue
             yield f"event: {event}\ndata: {data}\nid: {entry_id}\n\n"
 
@@ -121,10 +124,13 @@ async def join(thread_id: ThreadId, run_id: RunId, request: Request) -> Streamin
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
 async def join_stream(thread_id: ThreadId, run_id: RunId, request: Request,
-                      last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+                      last_event_id: Annotated[str | None, Header()] = None,
+                      stream_mode: Annotated[list[StreamMode] | None, Query()] = None) -> StreamingResponse:
+    """Join a run's stream (from Last-Event-ID); `stream_mode` narrows it to some of the run's modes."""
     lg = control(request)
     await lg.run(thread_id, run_id)  # 404 before the stream starts
-    return _sse(lg, thread_id, run_id, last_event_id)
+    only = {WIRE_EVENT.get(STREAM_MODES[m], STREAM_MODES[m]) for m in stream_mode} if stream_mode else None
+    return _sse(lg, thread_id, run_id, last_event_id, only=only)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
