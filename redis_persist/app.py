@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from redis_persist.api import apikeys, live, tasks
+from redis_persist.api import apikeys, langgraph, live, tasks
 from redis_persist.api.auth import AuthMiddleware
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.api.schemas import HealthResponse
@@ -46,6 +46,7 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(live.router)
     app.include_router(apikeys.router)
+    app.include_router(langgraph.router_for(app, services))
 
     @app.get("/health", response_model=HealthResponse, operation_id="health",
              responses={503: {"model": HealthResponse, "description": "Redis unreachable"}})

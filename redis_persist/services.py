@@ -11,6 +11,7 @@ from redis_persist.engine.access import AccessControl
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.runs import RunHooks
 from redis_persist.engine.saver import FencedRedisSaver
 from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.engine.worker import Worker
@@ -57,7 +58,7 @@ class Services:
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         storage_faults = StorageFaultCounter()
         if keeper is not None:
-            runner = TaskRunner(store, graphs, settings.service_name, storage_faults)
+            runner = TaskRunner(store, graphs, settings.service_name, storage_faults, RunHooks.build(redis, settings))
             worker = Worker(redis, control, runner, keeper, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds,
                             tenant_max_running=settings.tenant_max_running)

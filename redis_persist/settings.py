@@ -112,6 +112,14 @@ class Settings(BaseSettings):
             raise ValueError("the admin key must be at least 16 characters")
         return value
 
+    webhook_allow_loopback: bool = Field(
+        default=False, description="Let run webhooks target loopback addresses (local use and tests)."
+    )
+    webhook_allowed_domains: str = Field(
+        default="", description="Comma-separated hosts (`*.example.com` wildcards) run webhooks may target; empty: any public host."
+    )
+    webhook_max_attempts: int = Field(default=10, ge=1, description="Delivery attempts of one run webhook (backoff doubles from 1 s).")
+
     @field_validator("node_timeout_seconds", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:

@@ -25,6 +25,7 @@ STATUS_CODES: dict[type[errors.RedisPersistError], int] = {
     errors.InvalidPayload: 422,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
+    errors.ResourceNotFound: 404,
 }
 
 ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
@@ -37,6 +38,7 @@ ERROR_CODES: dict[type[errors.RedisPersistError], str] = {
     errors.InvalidPayload: "invalid_payload",
     errors.Unauthorized: "unauthorized",
     errors.Forbidden: "forbidden",
+    errors.ResourceNotFound: "not_found",
 }
 
 

@@ -77,3 +77,12 @@ class LeaseLost(RedisPersistError):
 
 class GraphLoadError(RedisPersistError):
     """A registered graph could not be imported or is not a LangGraph graph."""
+
+
+class ResourceNotFound(RedisPersistError):
+    """An unknown thread, run or assistant of the LangGraph Server API."""
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        super().__init__(f"{kind.capitalize()} {resource_id!r} not found")
+        self.kind = kind
+        self.resource_id = resource_id

@@ -35,6 +35,8 @@ class Task:
     resume_input: Any = None
     seq: int = 0
     tenant: str = DEFAULT_TENANT
+    thread_id: str = ""  # the checkpointer thread; a task made by /api/tasks is a thread of its own
+    run_spec: dict[str, Any] = field(default_factory=dict)  # LangGraph Server run options; {} for /api/tasks
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Task:
@@ -61,6 +63,8 @@ class Task:
             resume_input=decode_stored(raw.get("resume_input")),
             seq=int(raw.get("seq") or 0),
             tenant=raw.get("tenant") or DEFAULT_TENANT,
+            thread_id=raw.get("thread_id") or raw["task_id"],
+            run_spec=decode_stored(raw.get("run_spec")) or {},
         )
 
     @property
@@ -88,6 +92,7 @@ class Task:
             "updated_at": self.updated_at,
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
+            "thread_id": self.thread_id,
         }
         if with_tenant:
             shown["tenant"] = self.tenant

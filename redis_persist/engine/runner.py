@@ -15,7 +15,9 @@ from langgraph.types import Command
 
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.status import TaskStatus
+from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
+from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.storage_faults import StorageFaultCounter, StorageOutage, storage_fault
 from redis_persist.store.events import make_event
 from redis_persist.store.tasks import TaskStore
@@ -82,11 +84,12 @@ class TaskRunner:
     """
 
     def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str,
-                 storage_faults: StorageFaultCounter) -> None:
+                 storage_faults: StorageFaultCounter, runs: RunHooks | None = None) -> None:
         self._store = store
         self._graphs = graphs
         self._replica = replica
         self._storage_faults = storage_faults
+        self._runs = runs  # LangGraph Server runs (tasks on a shared thread); None: plain tasks only
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
@@ -117,18 +120,26 @@ class TaskRunner:
                                events=[make_event("error", task_id, error=str(error))])
             return
         graph = loaded.graph
-        config: dict[str, Any] = {"configurable": {"thread_id": task_id}}
-        latest = await graph.checkpointer.aget_tuple(config)
         total = max(len(loaded.nodes), 1)
         completed = list(task.completed_nodes)
-        is_caught_up = latest is not None and await self._catch_up(
-            task_id, token, outage, latest.checkpoint, loaded.nodes, completed, total)
-        if task.has_resume_input and not is_caught_up:
-            graph_input: Any = Command(resume=task.resume_input)
-        elif latest is not None:
-            graph_input = None  # continue from the last checkpoint
+        extra_modes: list[str] = []
+        run_kwargs: dict[str, Any] = {}
+        if task.run_spec and self._runs is not None:
+            # A LangGraph Server run: its thread holds earlier runs' checkpoints, so the run plans its own input.
+            graph_input, config, extra_modes, run_kwargs = await self._runs.plan(task, token, graph)
+            latest = await graph.checkpointer.aget_tuple(config)
         else:
-            graph_input = task.initial_state
+            config = base_config(task, token)
+            latest = await graph.checkpointer.aget_tuple(config)
+            is_caught_up = latest is not None and await self._catch_up(
+                task_id, token, outage, latest.checkpoint, loaded.nodes, completed, total)
+            if task.has_resume_input and not is_caught_up:
+                graph_input = Command(resume=task.resume_input)
+            elif latest is not None:
+                graph_input = None  # continue from the last checkpoint
+            else:
+                graph_input = task.initial_state
+        published = self._runs.published_modes(task) if self._runs and task.run_spec else frozenset()
         step = _Step(_restored_task_ids(latest.pending_writes if latest is not None else []))
         interrupts: list[Any] = []
         values: Any = task.state
@@ -136,9 +147,12 @@ class TaskRunner:
             if task.is_pause_requested and latest is not None:
                 raise _Paused  # asked while this run waited out a storage fault: nothing is in flight
             async with aclosing(
-                graph.astream(graph_input, config, stream_mode=STREAM_MODES, durability="sync")
+                graph.astream(graph_input, config, stream_mode=sorted({*STREAM_MODES, *extra_modes}),
+                              durability="sync", **run_kwargs)
             ) as stream:
                 async for mode, chunk in stream:
+                    if mode in published:
+                        await self._runs.publish(task_id, mode, chunk)
                     if mode == "tasks":
                         name = chunk["name"]
                         if name.startswith("__"):
@@ -330,3 +344,17 @@ class TaskRunner:
             ))
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
+            return
+        await self._run_ended(task_id, target)
+
+    async def _run_ended(self, task_id: str, status: TaskStatus) -> None:
+        """Tell the LangGraph run side that a run has ended (its thread may pass to the next run)."""
+        if self._runs is None:
+            return
+        try:
+            task = await self._store.get(task_id)
+            if task.run_spec:
+                await self._runs.ended(task, status)
+        except Exception as error:  # noqa: BLE001 - the run has ended either way; the upkeep loop hands the thread on
+            log.warning("after-run step failed", extra={"task_id": task_id, "replica": self._replica,
+                                                        "error": str(error)})

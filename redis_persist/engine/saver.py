@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from redis_persist.core.errors import LeaseLost
 from redis_persist.store import keys
+
+
+FENCE_KEY = "__rp_fence"  # dunder: LangGraph keeps it out of checkpoint metadata
 
 
 class ReplicaAckTimeout(RedisError):
@@ -25,9 +29,10 @@ class ReplicaAckTimeout(RedisError):
 class FencedRedisSaver(AsyncRedisSaver):
     """AsyncRedisSaver whose writes first check that this replica still holds the task's lease.
 
-    `token_for(thread_id)` returns the fencing token this process holds, or None.
-    A process without a worker (API only) passes a function that always returns None
-    and so can read checkpoints but never write them.
+    The fence rides in the config: `configurable[FENCE_KEY] = [lease id, token]` (a run on a shared
+    thread is fenced by its own lease, not by the thread). Without it, `token_for(thread_id)` returns the
+    token this process holds for the thread's lease, or None. A process without a worker (API only)
+    passes a function that always returns None and so writes only under a fence it was handed.
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
@@ -47,10 +52,15 @@ class FencedRedisSaver(AsyncRedisSaver):
         self._ack_timeout_ms = max(1, int(replica_ack_timeout_seconds * 1000))
 
     async def _check_lease(self, config: dict[str, Any]) -> None:
-        thread_id = config["configurable"]["thread_id"]
-        token = self._token_for(thread_id)
-        if token is None or await self._lease_client.get(keys.lease(thread_id)) != token:
-            raise LeaseLost(thread_id)
+        configurable = config["configurable"]
+        fence = configurable.get(FENCE_KEY)
+        if fence:
+            lease_id, token = fence
+        else:
+            lease_id = configurable["thread_id"]
+            token = self._token_for(lease_id)
+        if token is None or await self._lease_client.get(keys.lease(lease_id)) != token:
+            raise LeaseLost(lease_id)
 
     async def _wait_for_replicas(self, thread_id: str) -> None:
         # WAIT covers the writes of the connection it runs on, and the saver spread the checkpoint over
@@ -68,6 +78,9 @@ class FencedRedisSaver(AsyncRedisSaver):
 
     async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
         await self._check_lease(config)
+        # As LangGraph's own savers do (the Redis one does not): the run's metadata (run_id, graph_id, the
+        # client's) goes into the checkpoint, which is how a taken-over run knows it has started already.
+        metadata = get_checkpoint_metadata(config, metadata)
         saved = await super().aput(config, checkpoint, metadata, new_versions)
         if self._min_replicas:
             await self._wait_for_replicas(config["configurable"]["thread_id"])

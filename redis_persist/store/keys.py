@@ -65,3 +65,32 @@ def api_key(key_id: str) -> str:
 
 def rate(key_id: str, window: int) -> str:
     return f"{RATE}{key_id}:{window}"
+# LangGraph Server API: threads, their runs, run output streams and webhook deliveries.
+THREAD = PREFIX + "thread:"  # hash per thread
+THREAD_RUNS = PREFIX + "thread-runs:"  # zset per thread: run (task) id -> creation sequence
+THREAD_PENDING = PREFIX + "thread-pending:"  # list per thread: enqueued runs waiting for the thread
+INDEX_THREADS = PREFIX + "idx:threads"  # zset thread_id -> creation sequence
+THREADS_WITH_PENDING = PREFIX + "threads-pending"  # set of threads whose pending list is not empty
+RUN_STREAM = PREFIX + "run-stream:"  # stream per run: the LangGraph stream chunks the run asked for
+WEBHOOKS_DUE = PREFIX + "webhooks"  # zset run id -> when (ms) its webhook delivery is next tried
+WEBHOOK = PREFIX + "webhook:"  # hash per pending delivery: url, body, attempts
+
+
+def thread(thread_id: str) -> str:
+    return THREAD + thread_id
+
+
+def thread_runs(thread_id: str) -> str:
+    return THREAD_RUNS + thread_id
+
+
+def thread_pending(thread_id: str) -> str:
+    return THREAD_PENDING + thread_id
+
+
+def run_stream(run_id: str) -> str:
+    return RUN_STREAM + run_id
+
+
+def webhook(run_id: str) -> str:
+    return WEBHOOK + run_id

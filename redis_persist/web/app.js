@@ -1012,7 +1012,12 @@
     const match = location.hash.match(/^#\/tasks\/([^/?]+)\/?(?:\?tenant=([A-Za-z0-9_-]+))?$/);
     const listView = $('list-view');
     const taskViewNode = $('task-view');
-    if (match) {
+    if (location.hash.startsWith('#/threads')) {  // threads.js owns these views
+      taskList.stop();
+      taskView.close();
+      show(listView, false);
+      show(taskViewNode, false);
+    } else if (match) {
       taskList.stop();
       show(listView, false);
       show(taskViewNode, true);

@@ -1,0 +1,536 @@
+"""LangGraphControl: assistants, threads, thread state and runs as LangGraph's server models them.
+
+Each run is a task (TaskStore) with a thread_id and a run_spec; the thread is the checkpointer's thread.
+Everything here raises domain errors only; api/langgraph turns requests into these calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
+from redis.asyncio import Redis
+
+from redis_persist.core.errors import InvalidRequest, ResourceNotFound, TaskNotFound
+from redis_persist.core.status import TaskStatus
+from redis_persist.core.task import Task
+from redis_persist.engine import lgjson
+from redis_persist.engine.control import DELETABLE, TaskControl
+from redis_persist.engine.graphs import LoadedGraph
+from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
+from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.engine.webhooks import RECHECK_MS, WebhookDeliverer, WebhookPolicy
+from redis_persist.settings import Settings
+from redis_persist.store.events import utc_now
+from redis_persist.store.threads import BUSY, STREAM_END, RunStreamLog, ThreadStore
+from redis_persist.store.webhooks import WebhookQueue
+
+log = logging.getLogger(__name__)
+S = TaskStatus
+STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
+SYSTEM_CREATED_AT = "1970-01-01T00:00:00+00:00"
+UPDATE_LOCK_MS = 30_000
+WAIT_BLOCK_MS = 1_000
+HEARTBEAT_IDLE_READS = 10  # one SSE comment per 10 s of silence
+
+
+def _checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not config:
+        return None
+    configurable = config.get("configurable", {})
+    return {"checkpoint_id": configurable.get("checkpoint_id"), "thread_id": configurable.get("thread_id"),
+            "checkpoint_ns": configurable.get("checkpoint_ns", "")}
+
+
+def snapshot_json(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A StateSnapshot as LangGraph's server returns a thread state."""
+    checkpoint = _checkpoint_ref(snapshot.config)
+    parent = _checkpoint_ref(snapshot.parent_config)
+    tasks = [{"id": t.id, "name": t.name, "path": list(t.path), "error": str(t.error) if t.error else None,
+              "interrupts": lgjson.jsonable(list(t.interrupts)), "checkpoint": None, "state": None,
+              "result": lgjson.jsonable(t.result) if t.result is not None else None} for t in snapshot.tasks]
+    return {
+        "values": lgjson.jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": tasks,
+        "metadata": lgjson.jsonable(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
+        "interrupts": lgjson.jsonable(list(snapshot.interrupts)),
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }
+
+
+class LangGraphControl:
+    """The LangGraph Server model on top of TaskControl: one engine, two doors."""
+
+    @classmethod
+    def build(cls, tasks: TaskControl, redis: Redis, settings: Settings) -> LangGraphControl:
+        """Wire the thread store, run streams and webhook queue on the shared Redis client."""
+        domains = [d.strip() for d in settings.webhook_allowed_domains.split(",") if d.strip()]
+        return cls(tasks, ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds),
+                   RunStreamLog(redis), WebhookQueue(redis),
+                   WebhookPolicy(settings.webhook_allow_loopback, domains), settings.webhook_max_attempts)
+
+    def __init__(self, tasks: TaskControl, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue,
+                 webhook_policy: WebhookPolicy, webhook_max_attempts: int) -> None:
+        self.tasks = tasks
+        self.threads = threads
+        self.streams = streams
+        self._webhooks = webhooks
+        self._webhook_policy = webhook_policy
+        self._deliverer = WebhookDeliverer(webhooks, webhook_policy, webhook_max_attempts, self.webhook_payload)
+        self._graphs = tasks.graphs
+        self._checkpointer = tasks._checkpointer  # noqa: SLF001 - the same saver, shared on purpose
+
+    # ---- assistants -------------------------------------------------------------------------------------
+
+    def assistant(self, assistant_id: str) -> dict[str, Any]:
+        """The default assistant of a graph, by its id or by the graph's name."""
+        return self._assistant_json(self.graph_of(assistant_id))
+
+    def graph_of(self, assistant_id: str) -> LoadedGraph:
+        for loaded in self._graphs.all():
+            if assistant_id in (loaded.name, assistant_id_of(loaded.name)):
+                return loaded
+        raise ResourceNotFound("assistant", assistant_id)
+
+    def search_assistants(self, graph_id: str | None, name: str | None, metadata: dict[str, Any],
+                          limit: int, offset: int) -> list[dict[str, Any]]:
+        found = [self._assistant_json(g) for g in self._graphs.all()
+                 if (graph_id is None or g.name == graph_id) and (name is None or name in g.name)]
+        found = [a for a in found if _contains(a["metadata"], metadata)]
+        return found[offset:offset + limit]
+
+    def _assistant_json(self, loaded: LoadedGraph) -> dict[str, Any]:
+        return {"assistant_id": assistant_id_of(loaded.name), "graph_id": loaded.name, "config": {}, "context": {},
+                "metadata": {"created_by": "system"}, "name": loaded.name, "created_at": SYSTEM_CREATED_AT,
+                "updated_at": SYSTEM_CREATED_AT, "version": 1, "description": None}
+
+    def assistant_graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:
+        drawable = lgjson.jsonable(self.graph_of(assistant_id).graph.get_graph(xray=xray).to_json())
+        for node in drawable.get("nodes", []):
+            if isinstance(node.get("data"), dict) and "name" in node["data"]:
+                node["data"] = {"name": node["data"]["name"]}  # as LangGraph's server: no import paths
+        return drawable
+
+    def assistant_schemas(self, assistant_id: str) -> dict[str, Any]:
+        loaded = self.graph_of(assistant_id)
+        graph = loaded.graph
+        return {"graph_id": loaded.name,
+                "input_schema": _schema(graph.get_input_jsonschema),
+                "output_schema": _schema(graph.get_output_jsonschema),
+                "state_schema": _schema(lambda: graph.get_input_jsonschema()),
+                "config_schema": _schema(graph.get_config_jsonschema),
+                "context_schema": _schema(getattr(graph, "get_context_jsonschema", lambda: None))}
+
+    # ---- threads ----------------------------------------------------------------------------------------
+
+    async def create_thread(self, thread_id: str | None, metadata: dict[str, Any], if_exists: str) -> dict[str, Any]:
+        thread_id = thread_id or str(uuid.uuid4())
+        await self.threads.create_thread(thread_id, metadata, if_exists)
+        return await self.thread(thread_id)
+
+    async def thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread as LangGraph's server shows it, with its current values and status."""
+        return await self._thread_json(await self._thread_or_task(thread_id))
+
+    async def patch_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        raw = await self.threads.get_thread(thread_id)
+        merged = {**json.loads(raw.get("metadata") or "{}"), **metadata}
+        await self.threads.set_thread_fields(thread_id, {"metadata": json.dumps(merged)})
+        return await self.thread(thread_id)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Remove a thread with its runs and checkpoints; 409 while a run holds it."""
+        for run_id in await self.threads.delete_thread(thread_id):
+            try:
+                await self.tasks.store.delete(run_id, DELETABLE)
+            except TaskNotFound:
+                pass
+            await self.streams.delete(run_id)
+        await self._checkpointer.adelete_thread(thread_id)
+
+    async def search_threads(self, metadata: dict[str, Any], values: dict[str, Any], status: str | None,
+                             limit: int, offset: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for raw in await self.threads.threads(await self.threads.thread_ids()):
+            if not _contains(self._metadata(raw), metadata):
+                continue
+            thread = await self._thread_json(raw)
+            if (status is None or thread["status"] == status) and _contains(thread["values"] or {}, values):
+                found.append(thread)
+            if len(found) >= offset + limit:
+                break
+        return found[offset:offset + limit]
+
+    async def _thread_or_task(self, thread_id: str) -> dict[str, str]:
+        """The thread's fields; a task made by /api/tasks reads as a thread of its own (read-only)."""
+        try:
+            return await self.threads.get_thread(thread_id)
+        except ResourceNotFound:
+            try:
+                task = await self.tasks.store.get(thread_id)
+            except TaskNotFound:
+                raise ResourceNotFound("thread", thread_id) from None
+            if task.run_spec or task.thread_id != thread_id:
+                raise ResourceNotFound("thread", thread_id) from None
+            return {"thread_id": thread_id, "graph_id": task.graph_name,
+                    "assistant_id": assistant_id_of(task.graph_name), "active_run": task.task_id,
+                    "created_at": task.created_at, "updated_at": task.updated_at, "metadata": "{}", "is_task": "1"}
+
+    def _metadata(self, raw: dict[str, str]) -> dict[str, Any]:
+        metadata = json.loads(raw.get("metadata") or "{}")
+        if raw.get("graph_id"):
+            metadata |= {"graph_id": raw["graph_id"], "assistant_id": raw.get("assistant_id")}
+        return metadata
+
+    async def _thread_json(self, raw: dict[str, str]) -> dict[str, Any]:
+        thread_id = raw["thread_id"]
+        snapshot = await self._snapshot(raw, None)
+        status, error = await self._thread_status(raw, snapshot)
+        interrupts: dict[str, Any] = {}
+        if snapshot is not None:
+            for task in snapshot.tasks:
+                if task.interrupts:
+                    interrupts[task.id] = lgjson.jsonable(list(task.interrupts))
+        return {
+            "thread_id": thread_id,
+            "created_at": raw.get("created_at"),
+            "updated_at": raw.get("updated_at"),
+            "state_updated_at": raw.get("updated_at"),
+            "metadata": self._metadata(raw),
+            "status": status,
+            "config": {"configurable": {}},
+            "values": lgjson.jsonable(snapshot.values) if snapshot is not None and snapshot.values else None,
+            "error": error,
+            "interrupts": interrupts,
+        }
+
+    async def _thread_status(self, raw: dict[str, str], snapshot: StateSnapshot | None) -> tuple[str, Any]:
+        active = raw.get("active_run")
+        if active:
+            status = await self.tasks.store.status_of(active)
+            if status in BUSY:
+                return "busy", None
+            if status == S.FAILED:
+                task = await self.tasks.store.get(active)
+                return "error", task.error
+        if snapshot is not None and (snapshot.next or snapshot.interrupts):
+            return "interrupted", None
+        return "idle", None
+
+    # ---- state ------------------------------------------------------------------------------------------
+
+    def _thread_graph(self, raw: dict[str, str]) -> Pregel | None:
+        name = raw.get("graph_id")
+        if not name:
+            return None
+        return self._graphs.get(name).graph
+
+    async def _snapshot(self, raw: dict[str, str], checkpoint_id: str | None) -> StateSnapshot | None:
+        graph = self._thread_graph(raw)
+        if graph is None:
+            return None
+        config: dict[str, Any] = {"configurable": {"thread_id": raw["thread_id"], "checkpoint_ns": ""}}
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+        snapshot = await graph.aget_state(config)
+        return snapshot if snapshot.created_at is not None or snapshot.values else None
+
+    async def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+        """The thread's state at its latest (or the given) checkpoint."""
+        raw = await self._thread_or_task(thread_id)
+        snapshot = await self._snapshot(raw, checkpoint_id)
+        if snapshot is None:
+            if checkpoint_id:
+                raise ResourceNotFound("checkpoint", checkpoint_id)
+            return {"values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None, "checkpoint": None,
+                    "parent_checkpoint": None, "interrupts": [], "checkpoint_id": None, "parent_checkpoint_id": None}
+        return snapshot_json(snapshot)
+
+    async def history(self, thread_id: str, limit: int, before: str | None,
+                      checkpoint_id: str | None = None) -> list[dict[str, Any]]:
+        raw = await self._thread_or_task(thread_id)
+        graph = self._thread_graph(raw)
+        if graph is None:
+            return []
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+        found = []
+        # The saver ignores `before` (SPEC.md hazard), so it is applied here: checkpoint ids sort by time.
+        async for snapshot in graph.aget_state_history(config):
+            current = snapshot.config["configurable"]["checkpoint_id"]
+            if before and current >= before:
+                continue
+            found.append(snapshot_json(snapshot))
+            if len(found) >= limit:
+                break
+        return found
+
+    async def update_state(self, thread_id: str, values: Any, as_node: str | None,
+                           checkpoint_id: str | None = None) -> dict[str, Any]:
+        """Write values as if `as_node` had returned them; refused (409) while a run holds the thread."""
+        raw = await self.threads.get_thread(thread_id)
+        graph = self._thread_graph(raw)
+        if graph is None:
+            raise InvalidRequest(f"Thread {thread_id!r} has no graph yet: start a run on it first")
+        if as_node is not None and as_node not in graph.nodes:
+            raise InvalidRequest(f"Node {as_node!r} not found in graph {raw['graph_id']!r}")
+        token = uuid.uuid4().hex
+        lease_id = await self.threads.lock_for_update(thread_id, token, UPDATE_LOCK_MS)
+        try:
+            config: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "",
+                                                       FENCE_KEY: [lease_id, token]}}
+            if checkpoint_id:
+                config["configurable"]["checkpoint_id"] = checkpoint_id
+            try:
+                new_config = await graph.aupdate_state(config, values, as_node=as_node)
+            except (ValueError, KeyError, TypeError) as error:
+                raise InvalidRequest(f"Cannot update state: {error}") from error
+        finally:
+            await self.threads.release_lease(lease_id, token)
+        await self.threads.set_thread_fields(thread_id, {})
+        checkpoint = _checkpoint_ref(new_config)
+        return {"checkpoint": checkpoint, "configurable": checkpoint,
+                "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None}
+
+    # ---- runs -------------------------------------------------------------------------------------------
+
+    async def create_run(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a run (a task on the thread) under its multitask strategy; `thread_id` None: stateless."""
+        try:
+            loaded = self.graph_of(body["assistant_id"])
+        except ResourceNotFound:
+            names = ", ".join(self._graphs.names())
+            raise InvalidRequest(f"Invalid assistant: {body['assistant_id']!r}. Must be either a valid assistant "
+                                 f"UUID or one of the registered graphs: {names}") from None
+        stream_mode = body.get("stream_mode") or ["values"]
+        if isinstance(stream_mode, str):
+            stream_mode = [stream_mode]
+        unknown = [m for m in stream_mode if m not in STREAM_MODES]
+        if unknown:
+            raise InvalidRequest(f"Unsupported stream_mode {unknown}; supported: {sorted(STREAM_MODES)}")
+        strategy = body.get("multitask_strategy") or "enqueue"
+        if body.get("input") is not None and body.get("command") is not None:
+            raise InvalidRequest("Pass either input or command, not both")
+        checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
+        webhook = body.get("webhook")
+        if webhook:
+            await self._webhook_policy.check(webhook)
+        if_not_exists = body.get("if_not_exists") or "reject"
+        if thread_id is None:
+            thread_id, if_not_exists = str(uuid.uuid4()), "create"
+        run_id = str(uuid.uuid4())
+        assistant_id = assistant_id_of(loaded.name)
+        # As LangGraph's server: a run inherits its thread's metadata (the run's own keys win).
+        try:
+            inherited = json.loads((await self.threads.get_thread(thread_id)).get("metadata") or "{}")
+        except ResourceNotFound:
+            inherited = {}
+        config = body.get("config") or {}
+        spec = {
+            "assistant_id": assistant_id, "input": body.get("input"), "command": body.get("command"),
+            "config": config, "context": body.get("context") or {}, "stream_mode": stream_mode,
+            "interrupt_before": body.get("interrupt_before"), "interrupt_after": body.get("interrupt_after"),
+            "checkpoint_id": checkpoint_id, "metadata": {**inherited, **(body.get("metadata") or {})},
+            "multitask_strategy": strategy, "webhook": body.get("webhook"),
+            "on_completion": body.get("on_completion"), "stream_resumable": bool(body.get("stream_resumable")),
+        }
+        task_fields = {"run_spec": json.dumps(spec), "initial_state": json.dumps(
+            body.get("input") if isinstance(body.get("input"), dict) else {})}
+        thread_fields = {"graph_id": loaded.name, "assistant_id": assistant_id}
+        # The stream's first event exists before the run can start, so every reader (and replay) sees it.
+        await self.streams.append(run_id, "metadata", json.dumps({"run_id": run_id, "attempt": 1}))
+        if webhook:
+            # Armed before the run exists: a replica dying right after the run ends cannot lose it.
+            await self._webhooks.arm(run_id, webhook, RECHECK_MS)
+        try:
+            _outcome, previous = await self.threads.create_run(
+                run_id, thread_id, loaded.name, strategy, if_not_exists, task_fields, thread_fields)
+        except Exception:
+            await self.streams.delete(run_id)
+            await self._webhooks.done(run_id)
+            raise
+        if strategy == "rollback" and previous:
+            await self._forget_run(previous)
+        return await self.run(thread_id, run_id)
+
+    async def _forget_run(self, run_id: str) -> None:
+        # Rollback removes the interrupted run; it is final already, so deleting it cannot race its runner.
+        try:
+            await self.tasks.store.delete(run_id, {S.CANCELLED})
+        except Exception:  # noqa: BLE001 - best effort: the run stays listed as interrupted
+            return
+        await self.streams.delete(run_id)
+
+    async def run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        return run_json(await self._run_task(thread_id, run_id))
+
+    async def _run_task(self, thread_id: str, run_id: str) -> Task:
+        try:
+            task = await self.tasks.store.get(run_id)
+        except TaskNotFound:
+            raise ResourceNotFound("run", run_id) from None
+        if task.thread_id != thread_id:
+            raise ResourceNotFound("run", run_id)
+        return task
+
+    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
+        raw = await self._thread_or_task(thread_id)
+        runs = []
+        run_ids = [thread_id] if raw.get("is_task") else await self.threads.run_ids(
+            thread_id, 10_000 if status else limit, 0 if status else offset)
+        for run_id in run_ids:
+            try:
+                runs.append(run_json(await self.tasks.store.get(run_id)))
+            except TaskNotFound:
+                continue
+        if status:
+            runs = [r for r in runs if r["status"] == status][offset:offset + limit]
+        return runs
+
+    async def cancel_run(self, thread_id: str, run_id: str, action: str, wait: bool) -> None:
+        """Stop the run now (interrupt), or stop it and remove it (rollback)."""
+        task = await self._run_task(thread_id, run_id)
+        if task.status in RUN_ENDED:  # as LangGraph's server: only a pending or running run can be cancelled
+            raise ResourceNotFound("run to cancel", run_id)
+        if action == "rollback":
+            await self.threads.mark_rolled_back(thread_id, run_id)
+        await self.tasks.cancel(run_id)
+        await self.streams.end(run_id)
+        await self.threads.advance(thread_id)
+        if wait:
+            await self.wait_until_ended(run_id, timeout=60)
+        if action == "rollback":
+            await self._forget_run(run_id)
+
+    async def delete_run(self, thread_id: str, run_id: str) -> None:
+        await self._run_task(thread_id, run_id)
+        await self.tasks.store.delete(run_id, DELETABLE)
+        await self.streams.delete(run_id)
+
+    async def wait_until_ended(self, run_id: str, timeout: float | None = None) -> Task:
+        """Block until the run has ended (success, error, interrupted); returns its task."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = "$"
+        while True:
+            task = await self.tasks.store.get(run_id)
+            if task.status in RUN_ENDED:
+                return task
+            if deadline is not None and time.monotonic() > deadline:
+                return task
+            events = await self.tasks.events.wait(run_id, last if last != "$" else "0", WAIT_BLOCK_MS)
+            if events:
+                last = events[-1]["id"]
+
+    async def run_output(self, task: Task) -> Any:
+        """What /wait and /join return: the thread's values (with __interrupt__), or the run's error."""
+        if task.status == S.FAILED:
+            return {"__error__": {"error": (task.error or "Error").split(":")[0], "message": task.error}}
+        raw = await self.threads.get_thread(task.thread_id)
+        snapshot = await self._snapshot(raw, None)
+        if snapshot is None:
+            return None
+        values = lgjson.jsonable(snapshot.values)
+        if snapshot.interrupts and isinstance(values, dict):
+            values["__interrupt__"] = lgjson.jsonable(list(snapshot.interrupts))
+        return values
+
+    async def stream(self, thread_id: str, run_id: str, after: str | None) -> AsyncIterator[tuple[str, str, str]]:
+        """(id, event, data JSON) of the run's stream after `after`, live until the run has ended.
+
+        While the run is quiet, yields ("", "", "") every HEARTBEAT_IDLE_READS reads so proxies keep the
+        connection open (a paused run can be quiet for hours).
+        """
+        await self._run_task(thread_id, run_id)
+        last = after or "0"
+        idle_reads = 0
+        while True:
+            entries = await self.streams.read(run_id, last, WAIT_BLOCK_MS)
+            idle_reads = 0 if entries else idle_reads + 1
+            if idle_reads >= HEARTBEAT_IDLE_READS:
+                idle_reads = 0
+                yield "", "", ""
+            for entry_id, mode, data in entries:
+                last = entry_id
+                if mode == STREAM_END:
+                    if await self._has_ended(run_id):
+                        return
+                    continue
+                yield entry_id, mode, data
+            if not entries and await self._has_ended(run_id):
+                # Ended without a marker (e.g. cancelled from /api/tasks): drain what is left, then stop.
+                for entry_id, mode, data in await self.streams.read(run_id, last, None):
+                    if mode != STREAM_END:
+                        yield entry_id, mode, data
+                return
+
+    async def _has_ended(self, run_id: str) -> bool:
+        status = await self.tasks.store.status_of(run_id)
+        return status is None or status in RUN_ENDED
+
+    async def advance_pending(self) -> None:
+        """Hand threads whose active run has ended to their next pending run (after a lost replica, say)."""
+        for thread_id in await self.threads.threads_with_pending_runs():
+            await self.threads.advance(thread_id)
+
+    async def pause_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        await self._run_task(thread_id, run_id)
+        outcome = await self.tasks.pause(run_id)
+        return {"message": outcome.message, "status": outcome.status.value}
+
+    async def resume_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        await self._run_task(thread_id, run_id)
+        outcome = await self.tasks.resume(run_id)
+        return {"message": outcome.message, "status": outcome.status.value}
+
+    async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:
+        """What a run's webhook receives (as LangGraph's server sends it), or None while the run goes on."""
+        task = await self.tasks.store.get(run_id)
+        if task.status not in RUN_ENDED:
+            return None
+        payload = {**run_json(task), "run_started_at": task.created_at, "run_ended_at": task.updated_at,
+                   "values": task.state}
+        if task.status == S.FAILED:
+            payload["error"] = {"error": (task.error or "Error").split(":")[0], "message": task.error}
+        return payload
+
+    async def background(self, stop: asyncio.Event, interval: float) -> None:
+        """Periodic upkeep on every replica until `stop` is set: pending runs of threads, webhook deliveries."""
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                for step in (self.advance_pending, lambda: self._deliverer.deliver_due(client)):
+                    try:
+                        await step()
+                    except Exception as error:  # noqa: BLE001 - upkeep retries on its next round
+                        log.warning("langgraph upkeep failed", extra={"error": str(error)})
+                try:
+                    await asyncio.wait_for(stop.wait(), interval)
+                except TimeoutError:
+                    pass
+
+
+def _contains(document: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(key in document and document[key] == value for key, value in (wanted or {}).items())
+
+
+def _schema(produce: Any) -> Any:
+    try:
+        return lgjson.jsonable(produce())
+    except Exception:  # noqa: BLE001 - a graph without a describable schema gets none, as LangGraph's server does
+        return None
+
+
+__all__ = ["LangGraphControl", "assistant_id_of", "snapshot_json", "utc_now"]
