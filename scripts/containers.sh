@@ -10,7 +10,9 @@
 #   scripts/containers.sh prepare         install podman & co. and the base images when missing
 #
 # Environment: PORT (nginx on 127.0.0.1:PORT, default 8080), COMPOSE_PROJECT_NAME (default redis-persist),
-# CONTAINERS_CONF (default scripts/containers/containers.conf), UP_TIMEOUT (seconds, default 300).
+# CONTAINERS_CONF (default scripts/containers/containers.conf), UP_TIMEOUT (seconds, default 300),
+# REDIS_PERSIST_ADMIN_KEY / REDIS_PERSIST_AUTH (the replicas run with API keys on: without either, `up` makes
+# an admin key, keeps it in .containers-admin-key.$COMPOSE_PROJECT_NAME for later calls and prints it).
 #
 # Images come from the local podman storage. Without an image registry (as on our machines), `prepare`
 # builds stand-ins under the names the files use, once: python:3.11-slim and the Debian base they share
@@ -34,6 +36,18 @@ REDIS_IMAGE=docker.io/library/redis:8
 NGINX_IMAGE=docker.io/library/nginx:1.27-alpine
 
 say() { echo "containers.sh: $*" >&2; }
+
+# The compose file refuses to start replicas without an admin key (or REDIS_PERSIST_AUTH=off).
+# Every later call (stop, start, logs) must pass the same key, so it is kept beside the project.
+ADMIN_KEY_FILE=$REPO/.containers-admin-key.$COMPOSE_PROJECT_NAME
+if [ -z "${REDIS_PERSIST_ADMIN_KEY:-}" ] && [ "${REDIS_PERSIST_AUTH:-}" != off ]; then
+  if [ ! -s "$ADMIN_KEY_FILE" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$ADMIN_KEY_FILE")
+    say "made an admin key for $COMPOSE_PROJECT_NAME (kept in $ADMIN_KEY_FILE): $(cat "$ADMIN_KEY_FILE")"
+  fi
+  REDIS_PERSIST_ADMIN_KEY=$(cat "$ADMIN_KEY_FILE")
+  export REDIS_PERSIST_ADMIN_KEY
+fi
 
 ensure_tools() {
   local missing=() tool
@@ -167,6 +181,7 @@ down() {
   if podman network exists "${COMPOSE_PROJECT_NAME}_default"; then
     podman network rm --force "${COMPOSE_PROJECT_NAME}_default" >/dev/null
   fi
+  rm -f "$ADMIN_KEY_FILE"
   return "$status"
 }
 

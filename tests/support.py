@@ -125,10 +125,12 @@ class ServiceProcess:
         return httpx.Client(base_url=self.url, timeout=10)
 
 
-def read_events(base_url: str, task_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+def read_events(base_url: str, task_id: str, timeout: float = 30.0,
+                headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """All events of a task, read through SSE until the stream ends (the task is final)."""
     events = []
-    with httpx.stream("GET", f"{base_url}/api/tasks/{task_id}/events", timeout=timeout) as response:
+    with httpx.stream("GET", f"{base_url}/api/tasks/{task_id}/events", timeout=timeout,
+                      headers=headers) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if line.startswith("data: "):

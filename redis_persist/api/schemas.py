@@ -128,6 +128,8 @@ class ErrorResponse(BaseModel):
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route that may answer with these error statuses."""
     described = {
+        401: "Auth on: missing or unknown API key",
+        403: "Auth on: the key's role may not do this",
         404: "Unknown task or graph",
         409: "Illegal move for the task's status, or same task_id with another body",
         413: "initial_state / input over REDIS_PERSIST_MAX_INITIAL_STATE_BYTES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,11 +24,14 @@ class ComposeStack:
         self.project = project
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.admin_key = secrets.token_urlsafe(32)
         self.env = {
             **os.environ,
             "COMPOSE_PROJECT_NAME": project,
             "PORT": str(port),
             "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONTAINERS_CONF)),
+            # The replicas run with API keys on, as the compose file ships them.
+            "REDIS_PERSIST_ADMIN_KEY": self.admin_key,
         }
 
     def script(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -102,4 +106,5 @@ class ComposeStack:
 
     def client(self) -> httpx.Client:
         """An HTTP client for nginx's published port."""
-        return httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        return httpx.Client(base_url=self.url, timeout=10, trust_env=False,
+                            headers={"X-Api-Key": self.admin_key})

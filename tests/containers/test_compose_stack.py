@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from tests.containers.compose import ComposeStack
@@ -72,7 +73,7 @@ def _check_resumed_from_checkpoints(stack: ComposeStack, victim: str, snapshot: 
     """Every task completed; the victim's moved on from their checkpoint; no completed node ran again."""
     moved = []
     for task_id, task in final.items():
-        events = read_events(stack.url, task_id)
+        events = read_events(stack.url, task_id, headers={"X-Api-Key": stack.admin_key})
         runs = node_runs(events)
         details = f"{task_id}: {task['status']} on {task.get('owner')}, attempts {task.get('attempts')}, runs {dict(runs)}"
         assert task["status"] == "completed", details
@@ -157,7 +158,7 @@ def test_stop_api1_mid_task_hands_its_tasks_over_and_start_brings_it_back(stack)
         assert get_task(http, paused_id)["checkpoint"] == paused["checkpoint"], "the paused task kept its checkpoint"
         assert http.post(f"/api/tasks/{paused_id}/resume").status_code == 202
         wait_until(lambda: get_task(http, paused_id)["status"] == "completed", 60, f"{paused_id} completed")
-    runs = node_runs(read_events(stack.url, paused_id))
+    runs = node_runs(read_events(stack.url, paused_id, headers={"X-Api-Key": stack.admin_key}))
     assert all(runs[node] == 1 for node in DATA_PIPELINE_NODES), f"{paused_id} resumed from its checkpoint: {runs}"
 
 
@@ -193,6 +194,11 @@ def test_health_and_dashboard_answer_through_nginx_after_the_failovers(stack):
         assert dashboard.status_code == 200
         assert dashboard.headers["content-type"].startswith("text/html")
         assert "<html" in dashboard.text.lower()
+    # The stack ships with API keys on: without one, nginx passes on the replicas' 401.
+    with httpx.Client(base_url=stack.url, timeout=10, trust_env=False) as anonymous:
+        refused = anonymous.get("/api/tasks")
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_down_removes_everything(stack):
@@ -201,20 +207,29 @@ def test_down_removes_everything(stack):
     assert stack.leftovers() == {}
 
 
-def test_a_wrong_redis_url_stops_the_replica_with_a_clear_message(stack, tmp_path):
-    """A broken compose env: the container exits with the service's own message, visible in `logs`."""
-    broken = ComposeStack(f"rp-test-bad-{secrets.token_hex(3)}", free_port())
-    override = tmp_path / "wrong-redis-url.yml"
+BROKEN_ENVS = {
     # A common mistake: the host's URL, which inside the container points at nothing.
-    override.write_text("services:\n  api-1:\n    environment:\n      REDIS_URL: redis://127.0.0.1:6390\n")
+    "wrong-redis-url": ("REDIS_URL: redis://127.0.0.1:6390",
+                        "redis-persist: cannot reach Redis at redis://127.0.0.1:6390", 1),
+    # Auth left unset on a replica that listens on every interface: refused, never served open.
+    "auth-unset": ("REDIS_PERSIST_AUTH: ''", "redis-persist: refusing to serve 0.0.0.0 without authentication", 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_ENVS))
+def test_a_broken_env_stops_the_replica_with_a_clear_message(stack, tmp_path, case):
+    """A broken compose env: the container exits with the service's own message, visible in `logs`."""
+    setting, message, exit_code = BROKEN_ENVS[case]
+    broken = ComposeStack(f"rp-test-bad-{secrets.token_hex(3)}", free_port())
+    override = tmp_path / f"{case}.yml"
+    override.write_text(f"services:\n  api-1:\n    environment:\n      {setting}\n")
     try:
         broken.compose("-f", str(override), "up", "-d", "--no-deps", "api-1")
-        message = "redis-persist: cannot reach Redis at redis://127.0.0.1:6390"
 
         def exited_with_the_message() -> bool:
             state = broken.inspect("api-1")
             exited_once = state["RestartCount"] >= 1 or (
-                state["State"]["Status"] == "exited" and state["State"]["ExitCode"] == 1
+                state["State"]["Status"] == "exited" and state["State"]["ExitCode"] == exit_code
             )
             return exited_once and message in broken.compose("logs", "api-1").stdout
 

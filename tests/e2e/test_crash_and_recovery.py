@@ -47,19 +47,21 @@ def test_a_task_created_just_before_a_crash_is_not_lost(start_service, tmp_path)
 def test_graceful_stop_hands_running_tasks_back_at_once(start_service, tmp_path) -> None:
     run_log = tmp_path / "runs"
     long_lease = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "120"}
-    first = start_service(long_lease, name="api-1")
-    with first.client() as client:
+    # Both replicas run before the task exists (a slow start cannot outlast the task); the owner is stopped.
+    replicas = {name: start_service(long_lease, name=name) for name in ("api-1", "api-2")}
+    with replicas["api-1"].client() as client:
         task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 3})
         wait_node_started(client, task_id, "one")
-    second = start_service(long_lease, name="api-2")
-    first.stop()
-    # With a 120 s lease, only the hand-over at SIGTERM lets api-2 finish within the deadline.
-    with second.client() as client:
+        owner = task(client, task_id)["owner"]
+    survivor = next(r for name, r in replicas.items() if name != owner)
+    replicas[owner].stop()
+    # With a 120 s lease, only the hand-over at SIGTERM lets the survivor finish within the deadline.
+    with survivor.client() as client:
         handed_over = task(client, task_id)
         assert handed_over["status"] in ("queued", "running")
         done = wait_status(client, task_id, "completed", timeout=30)
-    assert done["owner"] == "api-2"
-    # Only the node in flight when api-1 stopped runs again.
+    assert done["owner"] == survivor.name
+    # Only the node in flight when the owner stopped runs again.
     counts = runs(run_log)
     in_flight = ["one", "two", "three", "four"][len(handed_over["completed_nodes"])]
     assert counts == {node: 2 if node == in_flight else 1 for node in ["one", "two", "three", "four"]}
@@ -81,26 +83,30 @@ def test_blocking_nodes_keep_their_lease_and_never_run_twice(start_service, tmp_
 def test_a_replica_that_lost_its_lease_writes_nothing_more(start_service, tmp_path) -> None:
     run_log = tmp_path / "runs"
     short_lease = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "1"}
-    first = start_service(short_lease, name="api-1")
-    with first.client() as client:
+    # Both replicas run before the task exists, so a slow start cannot let the task finish unobserved;
+    # whichever claims it is the one whose process is then frozen.
+    replicas = {name: start_service(short_lease, name=name) for name in ("api-1", "api-2")}
+    with replicas["api-1"].client() as client:
         task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 1.5})
         wait_node_started(client, task_id, "two")
-    second = start_service(short_lease, name="api-2")
-    first.signal(signal.SIGSTOP)
+        owner = task(client, task_id)["owner"]
+    frozen, survivor = replicas[owner], next(r for name, r in replicas.items() if name != owner)
+    frozen.signal(signal.SIGSTOP)
     try:
-        with second.client() as client:
-            wait_until(lambda: task(client, task_id)["owner"] == "api-2", 20, "api-2 to take the task over")
+        with survivor.client() as client:
+            wait_until(lambda: task(client, task_id)["owner"] == survivor.name, 20,
+                       f"{survivor.name} to take the task over")
     finally:
-        first.signal(signal.SIGCONT)
-    with second.client() as client:
+        frozen.signal(signal.SIGCONT)
+    with survivor.client() as client:
         done = wait_status(client, task_id, "completed", timeout=40)
-        assert done["owner"] == "api-2"
-    events = read_events(second.url, task_id)
-    takeover = next(i for i, e in enumerate(events) if e["type"] == "status" and e.get("owner") == "api-2")
-    assert all(e.get("replica") != "api-1" for e in events[takeover:]), "api-1 wrote after losing its lease"
+        assert done["owner"] == survivor.name
+    events = read_events(survivor.url, task_id)
+    takeover = next(i for i, e in enumerate(events) if e["type"] == "status" and e.get("owner") == survivor.name)
+    assert all(e.get("replica") != frozen.name for e in events[takeover:]), f"{frozen.name} wrote after losing its lease"
     assert runs(run_log)["one"] == 1
-    # api-1 is alive again and still serves requests.
-    with first.client() as client:
+    # The frozen replica is alive again and still serves requests.
+    with frozen.client() as client:
         assert task(client, task_id)["status"] == "completed"
 
 

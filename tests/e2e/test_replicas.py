@@ -45,11 +45,12 @@ def test_api_only_replica_and_worker_only_process_split_the_work(start_service, 
 
 def test_any_replica_pauses_resumes_and_cancels_a_task_running_on_another(start_service, tmp_path) -> None:
     runner = start_service(GRAPHS_ENV, name="api-1")
+    # Started before the task exists, so a slow start cannot let the task finish before it is controlled.
+    other = start_service(GRAPHS_ENV, name="api-2", args=["--no-worker"])
     run_log = tmp_path / "runs"
     with runner.client() as client:
         task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 2})
         wait_node_started(client, task_id, "one")
-    other = start_service(GRAPHS_ENV, name="api-2", args=["--no-worker"])
     nodes = ["one", "two", "three", "four"]
     with other.client() as client:
         assert task(client, task_id)["owner"] == "api-1" and task(client, task_id)["node"] == "api-2"
