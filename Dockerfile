@@ -44,4 +44,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # SIGTERM (docker stop, compose stop) hands this replica's running tasks back to the queue at once,
 # so other replicas resume them from their last checkpoint; give it the stop timeout to exit cleanly.
 STOPSIGNAL SIGTERM
-CMD ["redis-persist", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# One process per container (scale containers; each container is one replica named SERVICE_NAME).
+CMD ["redis-persist", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "1"]

@@ -20,6 +20,7 @@ from redis_persist.core.errors import GraphLoadError
 from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError, running_embedded_url
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
+from redis_persist.supervisor import Supervisor, default_workers, reuse_port_socket
 
 cli = typer.Typer(help="Run long-running LangGraph graphs as durable background tasks on Redis.",
                   no_args_is_help=True, add_completion=False)
@@ -110,6 +111,15 @@ def _check_auth_for(host: str, settings: Settings) -> None:
               "or REDIS_PERSIST_AUTH=off to run open on purpose.", 2)
     log.warning("auth is off: every route is open to anyone who reaches the port",
                 extra={"host": host, "auth": settings.auth or "unset"})
+def _check_graphs(settings: Settings) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from redis_persist.engine.graphs import GraphRegistry
+
+    try:
+        GraphRegistry.load(settings.graphs, InMemorySaver(), settings.node_timeout_seconds)
+    except GraphLoadError as error:
+        _fail(f"cannot load graphs: {error}", 2)
 
 
 def _build_app(settings: Settings, run_worker: bool):  # type: ignore[no-untyped-def]
@@ -127,15 +137,26 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     no_worker: bool = typer.Option(False, "--no-worker", help="Serve the API only; run no tasks here."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    workers: int = typer.Option(0, min=0, max=256, help="Processes for this replica (API + worker in each), "
+                                "named SERVICE_NAME-1..N; 0: one per core. 1: a single process named SERVICE_NAME."),
+    reuse_port: bool = typer.Option(False, "--reuse-port", hidden=True, help="Listen with SO_REUSEPORT (children)."),
 ) -> None:
     """Start the API (and, unless --no-worker, a worker) on HOST:PORT."""
     logs.configure(log_level.upper())
     settings = _load_settings()
     _check_auth_for(host, settings)
     with _redis_for(settings) as ready:
+        if (workers or default_workers()) > 1:
+            _check_graphs(ready)  # refuse bad graphs once, here, rather than N children in a restart loop
+            child_args = ["--log-level", log_level, *(["--no-worker"] if no_worker else [])]
+            raise typer.Exit(Supervisor(workers or default_workers(), host, port, ready.service_name,
+                                        str(ready.redis_url), child_args).run())
         app = _build_app(ready, run_worker=not no_worker)
-        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, ws_ping_interval=20,
-                    timeout_keep_alive=ready.http_keep_alive_seconds)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=log_level,
+                                               ws_ping_interval=20, timeout_keep_alive=ready.http_keep_alive_seconds))
+        server.run(sockets=[reuse_port_socket(host, port, listen=True)] if reuse_port else None)
+        if not server.started:
+            raise typer.Exit(3)  # as uvicorn.run: could not start (e.g. the port is taken)
 
 
 @cli.command()

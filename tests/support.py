@@ -76,8 +76,10 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60.0) -> ServiceProcess:
         """Start and wait until /health answers 200; fail with the service log otherwise."""
+        # One process per replica unless a test asks for more: tests name replicas and own their processes.
+        workers = [] if "--workers" in self.args else ["--workers", "1"]
         cmd = [sys.executable, "-m", "redis_persist", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               *self.args]
+               *workers, *self.args]
         self.process = subprocess.Popen(cmd, env=self.env(), cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
 
         def healthy() -> bool:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from redis_persist.api.auth import caller_of
+from redis_persist.api.etag import NOT_MODIFIED, conditional
 from redis_persist.api.json_io import JSONBodyRoute, ReadableJSONResponse
 from redis_persist.api.schemas import (
     TASK_ID_PATTERN,
@@ -81,11 +82,16 @@ async def list_tasks(
                                  "next_cursor": next_cursor})
 
 
-@router.get("/api/tasks/{task_id}", response_model=TaskView, operation_id="get_task", responses=errors(404, 422))
-async def get_task(task_id: TaskId, request: Request) -> ReadableJSONResponse:
+@router.get("/api/tasks/{task_id}", response_model=TaskView, operation_id="get_task",
+            responses={**NOT_MODIFIED, **errors(404, 422)})
+async def get_task(
+    task_id: TaskId, request: Request,
+    if_none_match: Annotated[str | None, Header(max_length=2000, description="ETag of a previous answer")] = None,
+) -> Response:
+    """The task; with If-None-Match holding the ETag of the current answer, 304 and no body."""
     caller = caller_of(request)
     task = await _control(request).get(task_id, caller=caller)
-    return ReadableJSONResponse(task.public(_node(request), _shows_tenant(caller)))
+    return conditional(if_none_match, ReadableJSONResponse(task.public(_node(request), _shows_tenant(caller))))
 
 
 @router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse, operation_id="pause_task",

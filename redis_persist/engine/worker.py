@@ -78,9 +78,13 @@ class Worker:
             loop_task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         handover = {task_id: self._keeper.token(task_id) for task_id in self._running}
-        for task in self._running.values():
-            task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        # Cancel until they end: a cancellation that lands in library code which swallows it (seen with a
+        # task claimed just before the stop) would otherwise let the whole graph run on before the hand-over.
+        pending = set(self._running.values())
+        while pending:
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=0.2)
         for task_id, token in handover.items():
             if token is None:
                 continue

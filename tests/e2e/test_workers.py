@@ -1,0 +1,92 @@
+"""`serve --workers 2`: one replica, two processes on one port; a SIGKILLed process is a failover like any other."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
+from tests.support import read_events, wait_until
+
+NODES = ["one", "two", "three", "four"]
+
+
+def _children(parent_pid: int) -> dict[str, int]:
+    """SERVICE_NAME -> pid of the supervisor's `serve` children (the embedded Redis, if any, has no name)."""
+    found = {}
+    for pid in Path(f"/proc/{parent_pid}/task/{parent_pid}/children").read_text().split():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"SERVICE_NAME="):
+                found[entry.split(b"=", 1)[1].decode()] = int(pid)
+    return found
+
+
+def _completed_node_ran_again(events: list[dict]) -> list[str]:
+    """Nodes that started again after they had completed."""
+    completed: set[str] = set()
+    again = []
+    for event in events:
+        if event["type"] == "node_completed":
+            completed.add(event["node"])
+        elif event["type"] == "node_started" and event["node"] in completed:
+            again.append(event["node"])
+    return again
+
+
+def test_two_processes_share_the_tasks_and_a_killed_one_is_a_failover(start_service, tmp_path) -> None:
+    service = start_service(GRAPHS_ENV, name="multi", args=["--workers", "2"])
+    names = wait_until(lambda: set(_children(service.pid)) == {"multi-1", "multi-2"} and _children(service.pid),
+                       10, "two named worker processes")
+    logs = {i: tmp_path / f"runs-{i}" for i in range(16)}
+    with service.client() as client:
+        ids = {execute(client, "counting", {"run_log": str(log), "step_seconds": 0.6}): log for log in logs.values()}
+
+        def running_on_both() -> dict[str, str] | None:
+            owners = {task_id: task(client, task_id) for task_id in ids}
+            by_owner = {t["owner"] for t in owners.values() if t["status"] == "running"}
+            return {i: t["owner"] for i, t in owners.items() if t["status"] == "running"} \
+                if {"multi-1", "multi-2"} <= by_owner else None
+
+        owner_at_kill = wait_until(running_on_both, 30, "tasks running in both processes")
+        os.kill(names["multi-1"], signal.SIGKILL)
+        victims = [task_id for task_id, owner in owner_at_kill.items() if owner == "multi-1"]
+        done = {task_id: wait_status(client, task_id, "completed", "failed", timeout=90) for task_id in ids}
+
+    assert victims
+    for task_id, final in done.items():
+        assert final["status"] == "completed" and final["completed_nodes"] == NODES, final
+        events = read_events(service.url, task_id)
+        assert _completed_node_ran_again(events) == [], (task_id, events)
+        counts = runs(ids[task_id])
+        # Only the node in flight at the kill may run twice; every other node ran exactly once.
+        assert sum(counts.values()) <= len(NODES) + 1 and all(counts[node] >= 1 for node in NODES), counts
+    for task_id in victims:
+        assert done[task_id]["attempts"] >= 2, done[task_id]  # re-claimed after multi-1's lease ran out
+    # The supervisor starts the dead process again under the same name, and stays up.
+    wait_until(lambda: (now := _children(service.pid)).keys() == {"multi-1", "multi-2"}
+               and now["multi-1"] != names["multi-1"], 30, "multi-1 restarted")
+    assert service.process.poll() is None
+
+
+def test_sigterm_stops_every_process_and_hands_tasks_back(start_service, tmp_path) -> None:
+    service = start_service({**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "120"}, name="multi",
+                            args=["--workers", "2"])
+    children = wait_until(lambda: len(_children(service.pid)) == 2 and _children(service.pid), 10, "two processes")
+    with service.client() as client:
+        ids = [execute(client, "counting", {"step_seconds": 5}) for _ in range(6)]
+        wait_until(lambda: all(task(client, t)["status"] == "running" for t in ids), 30, "all running")
+    service.stop()
+    assert service.process.returncode == 0, service.log()
+    for pid in children.values():
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    # A lease of 120 s: only the graceful hand-over re-queues them at once.
+    other = start_service(GRAPHS_ENV, name="other")
+    with other.client() as client:
+        assert all(task(client, task_id)["status"] in ("queued", "running") for task_id in ids)
+        for task_id in ids:
+            wait_status(client, task_id, "completed", timeout=60)
