@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk import get_client
-from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
 
 from tests.e2e.auth_helpers import ADMIN, ADMIN_KEY, AUTH_ENV, Key, make_key
 from tests.support import TEST_GRAPHS_DIR, ServiceProcess, wait_until
@@ -40,8 +39,10 @@ def _task(service: ServiceProcess, key: Key, task_id: str) -> httpx.Response:
 
 
 async def _refused_404(call: Any) -> None:
-    with pytest.raises(NotFoundError):
+    # The SDK raises NotFoundError for most calls, a plain HTTPStatusError for join (its base class).
+    with pytest.raises(httpx.HTTPStatusError) as refused:
         await call
+    assert refused.value.response.status_code == 404, refused.value.response.text
 
 
 async def test_another_tenant_gets_404_for_every_thread_and_run_and_the_same_thread_id_is_two_threads(
@@ -67,7 +68,11 @@ async def test_another_tenant_gets_404_for_every_thread_and_run_and_the_same_thr
     assert _task(service, alice, finished["run_id"]).json()["thread_id"] == "shared"
     alice_state = await a.threads.get_state("shared")
     assert alice_state["checkpoint"]["thread_id"] == "shared"
-    assert alice_state["metadata"]["thread_id"] == "shared"
+    assert alice_state["metadata"]["run_id"] == finished["run_id"]
+    # Store ids are tenant-scoped ("tenant-a.shared"); no response shows the scope.
+    for shown in [alice_state, await a.threads.get("shared"), await a.threads.get_history("shared"),
+                  await a.runs.list("shared"), _task(service, alice, finished["run_id"]).json()]:
+        assert "tenant-a." not in json.dumps(shown), shown
 
     # Bob: every thread and run route answers as if alice's did not exist.
     for thread_id, run_id in [("shared", finished["run_id"]), ("alice-busy", long_run["run_id"])]:
@@ -82,9 +87,10 @@ async def test_another_tenant_gets_404_for_every_thread_and_run_and_the_same_thr
         await _refused_404(b.runs.cancel(thread_id, run_id))
         await _refused_404(b.runs.delete(thread_id, run_id))
         await _refused_404(b.runs.create(thread_id, "chat", input=_human("mine now")))
-        with pytest.raises(NotFoundError):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
             async for _part in b.runs.join_stream(thread_id, run_id):
                 pass
+        assert refused.value.response.status_code == 404
         await _refused_404(b.threads.delete(thread_id))
         for action in ("pause", "resume"):
             response = httpx.post(f"{service.url}/threads/{thread_id}/runs/{run_id}/{action}",
@@ -165,20 +171,25 @@ async def test_viewers_read_threads_and_runs_but_get_403_for_changes_and_admins_
     assert len(await viewer.threads.get_history("shared")) >= 2
     assert [t["metadata"]["owner"] for t in await viewer.threads.search()] == ["alice"]
     assert [x["graph_id"] for x in await viewer.assistants.search(graph_id="chat")] == ["chat"]
-    assert await viewer.assistants.count() == 3
+    every_graph = await viewer.assistants.search(limit=100)
+    assert {"chat", "review", "slow"} <= {x["graph_id"] for x in every_graph}
+    assert await viewer.assistants.count() == len(every_graph)
     assert (await viewer.runs.get("shared", run["run_id"]))["status"] == "success"
     assert _contents(await viewer.runs.join("shared", run["run_id"]))[-1] == "turn 1: you said hi"
     # ...and may change nothing.
-    for change in [viewer.runs.create("shared", "chat", input=_human("no")),
-                   viewer.runs.wait(None, "chat", input=_human("no")),
-                   viewer.threads.create(thread_id="viewers"),
-                   viewer.threads.update("shared", metadata={"owner": "viewer"}),
-                   viewer.threads.update_state("shared", {"messages": []}),
-                   viewer.runs.cancel("shared", run["run_id"]),
-                   viewer.runs.delete("shared", run["run_id"]),
-                   viewer.threads.delete("shared")]:
-        with pytest.raises(PermissionDeniedError):
-            await change
+    for change in [lambda: viewer.runs.create("shared", "chat", input=_human("no")),
+                   lambda: viewer.runs.wait(None, "chat", input=_human("no")),
+                   lambda: viewer.threads.create(thread_id="viewers"),
+                   lambda: viewer.threads.update("shared", metadata={"owner": "viewer"}),
+                   lambda: viewer.threads.update_state("shared", {"messages": []}),
+                   lambda: viewer.runs.cancel("shared", run["run_id"]),
+                   lambda: viewer.runs.delete("shared", run["run_id"]),
+                   lambda: viewer.threads.delete("shared")]:
+        # The SDK raises PermissionDeniedError for most calls, a plain HTTPStatusError for wait.
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await change()
+        assert refused.value.response.status_code == 403, refused.value.response.text
+        assert refused.value.response.json()["error"] == "forbidden"
     assert _contents((await a.threads.get_state("shared"))["values"]) == ["hi", "turn 1: you said hi"]
 
     # An admin's search spans every tenant, each thread naming its tenant; ids resolve in ?tenant=.

@@ -127,8 +127,11 @@ async def join(thread_id: ThreadId, run_id: RunId, request: Request) -> Streamin
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
 async def join_stream(thread_id: ThreadId, run_id: RunId, request: Request,
                       last_event_id: Annotated[str | None, Header()] = None,
-                      stream_mode: Annotated[list[StreamMode] | None, Query()] = None) -> StreamingResponse:
+                      stream_mode: Annotated[list[StreamMode | Literal[""]] | None, Query()] = None,
+                      ) -> StreamingResponse:
     """Join a run's stream (from Last-Event-ID); `stream_mode` narrows it to some of the run's modes."""
+    # langgraph-sdk's join_stream without stream_mode sends `stream_mode=` (empty): all of the run's modes.
+    stream_mode = [m for m in stream_mode or [] if m]
     lg = control(request)
     await lg.run(thread_id, run_id, caller=caller_of(request))  # 404 before the stream starts
     only = {WIRE_EVENT.get(STREAM_MODES[m], STREAM_MODES[m]) for m in stream_mode} if stream_mode else None
