@@ -68,6 +68,9 @@ OPEN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
 # a viewer, any other method an operator, so a route added later is covered without being listed.
 ROUTE_ROLES: tuple[tuple[frozenset[str] | None, re.Pattern[str], Role], ...] = (
     (None, re.compile(r"^/api/keys(/.*)?$"), Role.ADMIN),
+    # LangGraph Server reads sent as POST (the SDK puts their filters in a body): a viewer may call them.
+    (frozenset({"POST"}), re.compile(r"^/(threads|assistants)/(search|count)$"), Role.VIEWER),
+    (frozenset({"POST"}), re.compile(r"^/threads/[^/]+/(history|state/checkpoint)$"), Role.VIEWER),
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -123,7 +126,7 @@ OPEN_CALLER = Caller(key_id=None, tenant=DEFAULT_TENANT, role=Role.ADMIN, all_te
 
 
 def scoped_id(tenant: str, task_id: str) -> str:
-    """The store's id for a tenant's task: the same client task_id in two tenants is two tasks."""
+    """The store's id for a tenant's task, thread or run: the same client id in two tenants is two things."""
     return task_id if tenant == DEFAULT_TENANT else f"{tenant}{SCOPE_SEPARATOR}{task_id}"
 
 

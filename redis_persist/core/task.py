@@ -92,7 +92,7 @@ class Task:
             "updated_at": self.updated_at,
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
-            "thread_id": self.thread_id,
+            "thread_id": public_id(self.thread_id),
         }
         if with_tenant:
             shown["tenant"] = self.tenant

@@ -15,6 +15,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 from redis.asyncio import Redis
 
+from redis_persist.core.auth import public_id
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
@@ -67,13 +68,13 @@ def base_config(task: Task, token: str) -> dict[str, Any]:
 
 
 def run_json(task: Task) -> dict[str, Any]:
-    """A run as LangGraph's server shows it."""
+    """A run as LangGraph's server shows it (with the ids its client knows, not the tenant-scoped store ids)."""
     spec = task.run_spec
     metadata = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
                 "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name))}
     kwargs = {k: spec.get(k) for k in ("input", "command", "config", "context", "stream_mode",
                                        "interrupt_before", "interrupt_after", "webhook", "checkpoint_id")}
-    return {"run_id": task.task_id, "thread_id": task.thread_id,
+    return {"run_id": task.public_id, "thread_id": public_id(task.thread_id),
             "assistant_id": spec.get("assistant_id", assistant_id_of(task.graph_name)),
             "metadata": metadata, "status": RUN_STATUS[task.status], "kwargs": kwargs,
             "multitask_strategy": spec.get("multitask_strategy", "reject"),

@@ -19,7 +19,8 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis.asyncio import Redis
 
-from redis_persist.core.errors import InvalidRequest, ResourceNotFound, TaskNotFound
+from redis_persist.core.auth import Caller, public_id, scoped_id, split_scoped_id
+from redis_persist.core.errors import Forbidden, InvalidRequest, ResourceNotFound, TaskNotFound
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
@@ -42,11 +43,32 @@ WAIT_BLOCK_MS = 1_000
 HEARTBEAT_IDLE_READS = 10  # one SSE comment per 10 s of silence
 
 
+def _require(caller: Caller, action: str) -> None:
+    # The HTTP layer checks roles per route already; this holds for every other entry point too.
+    if not caller.may(action):
+        raise Forbidden(f"Role {caller.role.label!r} may not {action}")
+
+
+def _shows_tenant(caller: Caller) -> bool:
+    # As /api/tasks: an admin with a key sees every tenant, so each thread names its own; auth off keeps the shape.
+    return caller.all_tenants and caller.key_id is not None
+
+
+def _public_ids(metadata: Any) -> Any:
+    # The runner writes store ids (tenant-scoped) into checkpoint metadata; the client knows its own ids.
+    if isinstance(metadata, dict):
+        return {k: public_id(v) if k in ("thread_id", "run_id") and isinstance(v, str) else v
+                for k, v in metadata.items()}
+    return metadata
+
+
 def _checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
     if not config:
         return None
     configurable = config.get("configurable", {})
-    return {"checkpoint_id": configurable.get("checkpoint_id"), "thread_id": configurable.get("thread_id"),
+    thread_id = configurable.get("thread_id")
+    return {"checkpoint_id": configurable.get("checkpoint_id"),
+            "thread_id": public_id(thread_id) if isinstance(thread_id, str) else thread_id,
             "checkpoint_ns": configurable.get("checkpoint_ns", "")}
 
 
@@ -61,7 +83,7 @@ def snapshot_json(snapshot: StateSnapshot) -> dict[str, Any]:
         "values": lgjson.jsonable(snapshot.values),
         "next": list(snapshot.next),
         "tasks": tasks,
-        "metadata": lgjson.jsonable(snapshot.metadata or {}),
+        "metadata": _public_ids(lgjson.jsonable(snapshot.metadata or {})),
         "created_at": snapshot.created_at,
         "checkpoint": checkpoint,
         "parent_checkpoint": parent,
@@ -72,7 +94,12 @@ def snapshot_json(snapshot: StateSnapshot) -> dict[str, Any]:
 
 
 class LangGraphControl:
-    """The LangGraph Server model on top of TaskControl: one engine, two doors."""
+    """The LangGraph Server model on top of TaskControl: one engine, two doors.
+
+    Threads and runs belong to a tenant exactly as tasks do: every thread or run call names its `caller`,
+    client ids map to store ids with core/auth.scoped_id (so the checkpointer's thread is tenant-scoped too),
+    another tenant's thread or run is ResourceNotFound like a missing one, and responses show public ids.
+    """
 
     @classmethod
     def build(cls, tasks: TaskControl, redis: Redis, settings: Settings) -> LangGraphControl:
@@ -136,23 +163,31 @@ class LangGraphControl:
 
     # ---- threads ----------------------------------------------------------------------------------------
 
-    async def create_thread(self, thread_id: str | None, metadata: dict[str, Any], if_exists: str) -> dict[str, Any]:
+    async def create_thread(self, thread_id: str | None, metadata: dict[str, Any], if_exists: str, *,
+                            caller: Caller) -> dict[str, Any]:
+        """A new thread in the caller's tenant (the same client thread_id in two tenants is two threads)."""
+        _require(caller, "execute")
         thread_id = thread_id or str(uuid.uuid4())
-        await self.threads.create_thread(thread_id, metadata, if_exists)
-        return await self.thread(thread_id)
+        await self.threads.create_thread(scoped_id(caller.tenant, thread_id), metadata, if_exists)
+        return await self.thread(thread_id, caller=caller)
 
-    async def thread(self, thread_id: str) -> dict[str, Any]:
+    async def thread(self, thread_id: str, *, caller: Caller) -> dict[str, Any]:
         """The thread as LangGraph's server shows it, with its current values and status."""
-        return await self._thread_json(await self._thread_or_task(thread_id))
+        _require(caller, "read")
+        return await self._thread_json(await self._thread_or_task(scoped_id(caller.tenant, thread_id)), caller)
 
-    async def patch_thread(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        raw = await self.threads.get_thread(thread_id)
+    async def patch_thread(self, thread_id: str, metadata: dict[str, Any], *, caller: Caller) -> dict[str, Any]:
+        _require(caller, "execute")
+        stored_id = scoped_id(caller.tenant, thread_id)
+        raw = await self.threads.get_thread(stored_id)
         merged = {**json.loads(raw.get("metadata") or "{}"), **metadata}
-        await self.threads.set_thread_fields(thread_id, {"metadata": json.dumps(merged)})
-        return await self.thread(thread_id)
+        await self.threads.set_thread_fields(stored_id, {"metadata": json.dumps(merged)})
+        return await self.thread(thread_id, caller=caller)
 
-    async def delete_thread(self, thread_id: str) -> None:
+    async def delete_thread(self, thread_id: str, *, caller: Caller) -> None:
         """Remove a thread with its runs and checkpoints; 409 while a run holds it."""
+        _require(caller, "delete")
+        thread_id = scoped_id(caller.tenant, thread_id)
         for run_id in await self.threads.delete_thread(thread_id):
             try:
                 await self.tasks.store.delete(run_id, DELETABLE)
@@ -162,12 +197,17 @@ class LangGraphControl:
         await self._checkpointer.adelete_thread(thread_id)
 
     async def search_threads(self, metadata: dict[str, Any], values: dict[str, Any], status: str | None,
-                             limit: int, offset: int) -> list[dict[str, Any]]:
+                             limit: int, offset: int, *, caller: Caller) -> list[dict[str, Any]]:
+        """The caller's threads (an admin's: every tenant's) newest first, filtered."""
+        _require(caller, "read")
         found: list[dict[str, Any]] = []
-        for raw in await self.threads.threads(await self.threads.thread_ids()):
+        thread_ids = await self.threads.thread_ids()
+        if not caller.all_tenants:
+            thread_ids = [t for t in thread_ids if split_scoped_id(t)[0] == caller.tenant]
+        for raw in await self.threads.threads(thread_ids):
             if not _contains(self._metadata(raw), metadata):
                 continue
-            thread = await self._thread_json(raw)
+            thread = await self._thread_json(raw, caller)
             if (status is None or thread["status"] == status) and _contains(thread["values"] or {}, values):
                 found.append(thread)
             if len(found) >= offset + limit:
@@ -175,16 +215,16 @@ class LangGraphControl:
         return found[offset:offset + limit]
 
     async def _thread_or_task(self, thread_id: str) -> dict[str, str]:
-        """The thread's fields; a task made by /api/tasks reads as a thread of its own (read-only)."""
+        """The thread's fields (`thread_id`: its store id); a task made by /api/tasks reads as a thread of its own."""
         try:
             return await self.threads.get_thread(thread_id)
         except ResourceNotFound:
             try:
                 task = await self.tasks.store.get(thread_id)
             except TaskNotFound:
-                raise ResourceNotFound("thread", thread_id) from None
+                raise ResourceNotFound("thread", public_id(thread_id)) from None
             if task.run_spec or task.thread_id != thread_id:
-                raise ResourceNotFound("thread", thread_id) from None
+                raise ResourceNotFound("thread", public_id(thread_id)) from None
             return {"thread_id": thread_id, "graph_id": task.graph_name,
                     "assistant_id": assistant_id_of(task.graph_name), "active_run": task.task_id,
                     "created_at": task.created_at, "updated_at": task.updated_at, "metadata": "{}", "is_task": "1"}
@@ -195,8 +235,8 @@ class LangGraphControl:
             metadata |= {"graph_id": raw["graph_id"], "assistant_id": raw.get("assistant_id")}
         return metadata
 
-    async def _thread_json(self, raw: dict[str, str]) -> dict[str, Any]:
-        thread_id = raw["thread_id"]
+    async def _thread_json(self, raw: dict[str, str], caller: Caller) -> dict[str, Any]:
+        tenant, thread_id = split_scoped_id(raw["thread_id"])
         snapshot = await self._snapshot(raw, None)
         status, error = await self._thread_status(raw, snapshot)
         interrupts: dict[str, Any] = {}
@@ -204,7 +244,7 @@ class LangGraphControl:
             for task in snapshot.tasks:
                 if task.interrupts:
                     interrupts[task.id] = lgjson.jsonable(list(task.interrupts))
-        return {
+        shown = {
             "thread_id": thread_id,
             "created_at": raw.get("created_at"),
             "updated_at": raw.get("updated_at"),
@@ -216,6 +256,9 @@ class LangGraphControl:
             "error": error,
             "interrupts": interrupts,
         }
+        if _shows_tenant(caller):
+            shown["tenant"] = tenant
+        return shown
 
     async def _thread_status(self, raw: dict[str, str], snapshot: StateSnapshot | None) -> tuple[str, Any]:
         active = raw.get("active_run")
@@ -248,9 +291,10 @@ class LangGraphControl:
         snapshot = await graph.aget_state(config)
         return snapshot if snapshot.created_at is not None or snapshot.values else None
 
-    async def state(self, thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+    async def state(self, thread_id: str, checkpoint_id: str | None = None, *, caller: Caller) -> dict[str, Any]:
         """The thread's state at its latest (or the given) checkpoint."""
-        raw = await self._thread_or_task(thread_id)
+        _require(caller, "read")
+        raw = await self._thread_or_task(scoped_id(caller.tenant, thread_id))
         snapshot = await self._snapshot(raw, checkpoint_id)
         if snapshot is None:
             if checkpoint_id:
@@ -260,7 +304,9 @@ class LangGraphControl:
         return snapshot_json(snapshot)
 
     async def history(self, thread_id: str, limit: int, before: str | None,
-                      checkpoint_id: str | None = None) -> list[dict[str, Any]]:
+                      checkpoint_id: str | None = None, *, caller: Caller) -> list[dict[str, Any]]:
+        _require(caller, "read")
+        thread_id = scoped_id(caller.tenant, thread_id)
         raw = await self._thread_or_task(thread_id)
         graph = self._thread_graph(raw)
         if graph is None:
@@ -280,12 +326,14 @@ class LangGraphControl:
         return found
 
     async def update_state(self, thread_id: str, values: Any, as_node: str | None,
-                           checkpoint_id: str | None = None) -> dict[str, Any]:
+                           checkpoint_id: str | None = None, *, caller: Caller) -> dict[str, Any]:
         """Write values as if `as_node` had returned them; refused (409) while a run holds the thread."""
+        _require(caller, "execute")
+        client_thread_id, thread_id = thread_id, scoped_id(caller.tenant, thread_id)
         raw = await self.threads.get_thread(thread_id)
         graph = self._thread_graph(raw)
         if graph is None:
-            raise InvalidRequest(f"Thread {thread_id!r} has no graph yet: start a run on it first")
+            raise InvalidRequest(f"Thread {client_thread_id!r} has no graph yet: start a run on it first")
         if as_node is not None and as_node not in graph.nodes:
             raise InvalidRequest(f"Node {as_node!r} not found in graph {raw['graph_id']!r}")
         token = uuid.uuid4().hex
@@ -308,8 +356,13 @@ class LangGraphControl:
 
     # ---- runs -------------------------------------------------------------------------------------------
 
-    async def create_run(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a run (a task on the thread) under its multitask strategy; `thread_id` None: stateless."""
+    async def create_run(self, thread_id: str | None, body: dict[str, Any], *, caller: Caller) -> dict[str, Any]:
+        """Create a run (a task of the caller's tenant on the thread) under its multitask strategy.
+
+        `thread_id` None: stateless (a new thread). The run's task and thread carry the tenant, so its
+        work goes through the tenant's fair queue and counts against the tenant's running cap.
+        """
+        _require(caller, "execute")
         try:
             loaded = self.graph_of(body["assistant_id"])
         except ResourceNotFound:
@@ -332,7 +385,8 @@ class LangGraphControl:
         if_not_exists = body.get("if_not_exists") or "reject"
         if thread_id is None:
             thread_id, if_not_exists = str(uuid.uuid4()), "create"
-        run_id = str(uuid.uuid4())
+        thread_id = scoped_id(caller.tenant, thread_id)
+        run_id = scoped_id(caller.tenant, str(uuid.uuid4()))
         assistant_id = assistant_id_of(loaded.name)
         # As LangGraph's server: a run inherits its thread's metadata (the run's own keys win).
         try:
@@ -348,11 +402,11 @@ class LangGraphControl:
             "multitask_strategy": strategy, "webhook": body.get("webhook"),
             "on_completion": body.get("on_completion"), "stream_resumable": bool(body.get("stream_resumable")),
         }
-        task_fields = {"run_spec": json.dumps(spec), "initial_state": json.dumps(
+        task_fields = {"tenant": caller.tenant, "run_spec": json.dumps(spec), "initial_state": json.dumps(
             body.get("input") if isinstance(body.get("input"), dict) else {})}
         thread_fields = {"graph_id": loaded.name, "assistant_id": assistant_id}
         # The stream's first event exists before the run can start, so every reader (and replay) sees it.
-        await self.streams.append(run_id, "metadata", json.dumps({"run_id": run_id, "attempt": 1}))
+        await self.streams.append(run_id, "metadata", json.dumps({"run_id": public_id(run_id), "attempt": 1}))
         if webhook:
             # Armed before the run exists: a replica dying right after the run ends cannot lose it.
             await self._webhooks.arm(run_id, webhook, RECHECK_MS)
@@ -365,7 +419,7 @@ class LangGraphControl:
             raise
         if strategy == "rollback" and previous:
             await self._forget_run(previous)
-        return await self.run(thread_id, run_id)
+        return run_json(await self._run_task(thread_id, run_id))
 
     async def _forget_run(self, run_id: str) -> None:
         # Rollback removes the interrupted run; it is final already, so deleting it cannot race its runner.
@@ -375,19 +429,28 @@ class LangGraphControl:
             return
         await self.streams.delete(run_id)
 
-    async def run(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        return run_json(await self._run_task(thread_id, run_id))
+    async def run(self, thread_id: str, run_id: str, *, caller: Caller) -> dict[str, Any]:
+        _require(caller, "read")
+        return run_json(await self._run_task(*self._scoped(caller, thread_id, run_id)))
+
+    @staticmethod
+    def _scoped(caller: Caller, thread_id: str, run_id: str) -> tuple[str, str]:
+        return scoped_id(caller.tenant, thread_id), scoped_id(caller.tenant, run_id)
 
     async def _run_task(self, thread_id: str, run_id: str) -> Task:
+        """The run's task by store ids; a run of another thread (or tenant) is not found."""
         try:
             task = await self.tasks.store.get(run_id)
         except TaskNotFound:
-            raise ResourceNotFound("run", run_id) from None
+            raise ResourceNotFound("run", public_id(run_id)) from None
         if task.thread_id != thread_id:
-            raise ResourceNotFound("run", run_id)
+            raise ResourceNotFound("run", public_id(run_id))
         return task
 
-    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
+    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None, *,
+                        caller: Caller) -> list[dict[str, Any]]:
+        _require(caller, "read")
+        thread_id = scoped_id(caller.tenant, thread_id)
         raw = await self._thread_or_task(thread_id)
         runs = []
         run_ids = [thread_id] if raw.get("is_task") else await self.threads.run_ids(
@@ -401,28 +464,37 @@ class LangGraphControl:
             runs = [r for r in runs if r["status"] == status][offset:offset + limit]
         return runs
 
-    async def cancel_run(self, thread_id: str, run_id: str, action: str, wait: bool) -> None:
+    async def cancel_run(self, thread_id: str, run_id: str, action: str, wait: bool, *, caller: Caller) -> None:
         """Stop the run now (interrupt), or stop it and remove it (rollback)."""
+        _require(caller, "cancel")
+        client_run_id = run_id
+        thread_id, run_id = self._scoped(caller, thread_id, run_id)
         task = await self._run_task(thread_id, run_id)
         if task.status in RUN_ENDED:  # as LangGraph's server: only a pending or running run can be cancelled
-            raise ResourceNotFound("run to cancel", run_id)
+            raise ResourceNotFound("run to cancel", client_run_id)
         if action == "rollback":
             await self.threads.mark_rolled_back(thread_id, run_id)
-        await self.tasks.cancel(run_id)
+        await self.tasks.cancel(client_run_id, caller=caller)
         await self.streams.end(run_id)
         await self.threads.advance(thread_id)
         if wait:
-            await self.wait_until_ended(run_id, timeout=60)
+            await self._wait_until_ended(run_id, timeout=60)
         if action == "rollback":
             await self._forget_run(run_id)
 
-    async def delete_run(self, thread_id: str, run_id: str) -> None:
+    async def delete_run(self, thread_id: str, run_id: str, *, caller: Caller) -> None:
+        _require(caller, "delete")
+        thread_id, run_id = self._scoped(caller, thread_id, run_id)
         await self._run_task(thread_id, run_id)
         await self.tasks.store.delete(run_id, DELETABLE)
         await self.streams.delete(run_id)
 
-    async def wait_until_ended(self, run_id: str, timeout: float | None = None) -> Task:
-        """Block until the run has ended (success, error, interrupted); returns its task."""
+    async def wait_until_ended(self, run_id: str, timeout: float | None = None, *, caller: Caller) -> Task:
+        """Block until the caller's run has ended (success, error, interrupted); returns its task."""
+        _require(caller, "read")
+        return await self._wait_until_ended(scoped_id(caller.tenant, run_id), timeout)
+
+    async def _wait_until_ended(self, run_id: str, timeout: float | None = None) -> Task:
         deadline = None if timeout is None else time.monotonic() + timeout
         last = "$"
         while True:
@@ -448,12 +520,15 @@ class LangGraphControl:
             values["__interrupt__"] = lgjson.jsonable(list(snapshot.interrupts))
         return values
 
-    async def stream(self, thread_id: str, run_id: str, after: str | None) -> AsyncIterator[tuple[str, str, str]]:
+    async def stream(self, thread_id: str, run_id: str, after: str | None, *,
+                     caller: Caller) -> AsyncIterator[tuple[str, str, str]]:
         """(id, event, data JSON) of the run's stream after `after`, live until the run has ended.
 
         While the run is quiet, yields ("", "", "") every HEARTBEAT_IDLE_READS reads so proxies keep the
         connection open (a paused run can be quiet for hours).
         """
+        _require(caller, "read")
+        thread_id, run_id = self._scoped(caller, thread_id, run_id)
         await self._run_task(thread_id, run_id)
         last = after or "0"
         idle_reads = 0
@@ -486,14 +561,14 @@ class LangGraphControl:
         for thread_id in await self.threads.threads_with_pending_runs():
             await self.threads.advance(thread_id)
 
-    async def pause_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        await self._run_task(thread_id, run_id)
-        outcome = await self.tasks.pause(run_id)
+    async def pause_run(self, thread_id: str, run_id: str, *, caller: Caller) -> dict[str, Any]:
+        await self._run_task(*self._scoped(caller, thread_id, run_id))
+        outcome = await self.tasks.pause(run_id, caller=caller)
         return {"message": outcome.message, "status": outcome.status.value}
 
-    async def resume_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
-        await self._run_task(thread_id, run_id)
-        outcome = await self.tasks.resume(run_id)
+    async def resume_run(self, thread_id: str, run_id: str, *, caller: Caller) -> dict[str, Any]:
+        await self._run_task(*self._scoped(caller, thread_id, run_id))
+        outcome = await self.tasks.resume(run_id, caller=caller)
         return {"message": outcome.message, "status": outcome.status.value}
 
     async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:

@@ -62,6 +62,8 @@ redis.call('HSET', key, 'seq', seq, 'request_hash', run_id, 'status', 'queued')
 redis.call('ZADD', P .. 'idx:all', seq, run_id)
 redis.call('ZADD', P .. 'idx:status:queued', seq, run_id)
 redis.call('ZADD', P .. 'idx:graph:' .. ARGV[7], seq, run_id)
+-- The run is a task of its tenant (task_fields carry it): listed with the tenant's tasks, queued in its queue.
+redis.call('ZADD', P .. 'idx:tenant:' .. (redis.call('HGET', key, 'tenant') or DEFAULT_TENANT), seq, run_id)
 append_events(run_id, ARGV[5], ARGV[6])
 redis.call('ZADD', P .. 'thread-runs:' .. thread_id, seq, run_id)
 set_fields(tkey, ARGV[9])

@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from redis_persist.core.auth import public_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, ResourceNotFound, TaskConflict
 from redis_persist.core.status import TaskStatus
 from redis_persist.store import keys, thread_scripts
@@ -22,7 +23,7 @@ STREAM_END = "__end__"  # stream entry a run leaves when it stops producing outp
 
 
 def _thread_not_found(thread_id: str) -> ResourceNotFound:
-    return ResourceNotFound("thread", thread_id)
+    return ResourceNotFound("thread", public_id(thread_id))  # the id its client knows
 
 
 class ThreadStore:
@@ -44,7 +45,7 @@ class ThreadStore:
         fields = {"thread_id": thread_id, "metadata": json.dumps(metadata)}
         outcome = await self._create_thread(args=[thread_id, json.dumps(fields), utc_now(), if_exists])
         if outcome == "conflict":
-            raise TaskConflict(f"Thread {thread_id!r} already exists")
+            raise TaskConflict(f"Thread {public_id(thread_id)!r} already exists")
         return outcome == "created"
 
     async def get_thread(self, thread_id: str) -> dict[str, str]:
@@ -93,9 +94,9 @@ class ThreadStore:
         """
         now = utc_now()
         expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms) if self._finished_ttl_ms else ""
-        events = [make_event("status", run_id, status=S.QUEUED.value, thread_id=thread_id)]
+        events = [make_event("status", run_id, status=S.QUEUED.value, thread_id=public_id(thread_id))]
         cancel_events = [make_event("status", "", status=S.CANCELLED.value,
-                                    reason=f"interrupted by run {run_id} ({strategy})")]
+                                    reason=f"interrupted by run {public_id(run_id)} ({strategy})")]
         fields = {"task_id": run_id, "graph_name": graph_name, "thread_id": thread_id, "progress": "0",
                   "attempts": "0", "completed_nodes": "[]", "created_at": now, "updated_at": now, **task_fields}
         outcome, active = await self._create_run(args=[
@@ -106,7 +107,7 @@ class ThreadStore:
             raise _thread_not_found(thread_id)
         if outcome == "busy":
             raise IllegalTransition("busy", S.QUEUED.value,
-                                    f"start a run: thread {thread_id!r} is busy with run {active!r}")
+                                    f"start a run: thread {public_id(thread_id)!r} is busy with run {public_id(active)!r}")
         return outcome, active
 
     async def advance(self, thread_id: str) -> str | None:
@@ -122,7 +123,8 @@ class ThreadStore:
         if reply[0] == "missing":
             raise _thread_not_found(thread_id)
         if reply[0] == "busy":
-            raise IllegalTransition("busy", "deleted", f"delete thread {thread_id!r}: run {reply[1]!r} is active")
+            raise IllegalTransition("busy", "deleted",
+                                    f"delete thread {public_id(thread_id)!r}: run {public_id(reply[1])!r} is active")
         return list(reply[1:])
 
     async def lock_for_update(self, thread_id: str, token: str, ttl_ms: int) -> str:
@@ -131,7 +133,8 @@ class ThreadStore:
         if outcome == "missing":
             raise _thread_not_found(thread_id)
         if outcome == "busy":
-            raise IllegalTransition("busy", "updated", f"update thread {thread_id!r}: it is busy {active}".strip())
+            raise IllegalTransition("busy", "updated",
+                                    f"update thread {public_id(thread_id)!r}: it is busy {public_id(active)}".strip())
         return f"thread-update:{thread_id}"
 
     async def mark_rolled_back(self, thread_id: str, run_id: str) -> None:

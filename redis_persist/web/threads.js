@@ -44,9 +44,11 @@
     root: $('threads-view'),
     timer: null,
     threadId: null,
+    tenant: null,  // an admin looking at another tenant's thread: ids resolve there (?tenant=)
 
-    open(threadId) {
+    open(threadId, tenant) {
       this.threadId = threadId;
+      this.tenant = tenant;
       clearInterval(this.timer);
       this.refresh();
       this.timer = setInterval(() => this.refresh(), POLL_MS);
@@ -76,8 +78,10 @@
       const rows = threads.map((thread) => {
         const messages = thread.values && Array.isArray(thread.values.messages) ? thread.values.messages.length : '';
         const row = el('tr', { 'data-testid': 'thread-row', tabindex: 0 },
-          el('td', {}, el('a', { href: `#/threads/${encodeURIComponent(thread.thread_id)}` },
-            el('code', {}, thread.thread_id))),
+          // Admins see every tenant's threads, each naming its tenant (the same id may be in several).
+          el('td', {}, thread.tenant ? el('span', { class: 'tenant-tag' }, `${thread.tenant} /`) : '',
+            el('a', { href: `#/threads/${encodeURIComponent(thread.thread_id)}${inTenant(thread.tenant)}` },
+              el('code', {}, thread.thread_id))),
           el('td', {}, (thread.metadata && thread.metadata.graph_id) || ''),
           el('td', {}, badge(thread.status)),
           el('td', {}, messages),
@@ -90,15 +94,16 @@
 
     async renderThread(threadId) {
       const [thread, runs] = await Promise.all([
-        getJson('GET', `/threads/${encodeURIComponent(threadId)}`),
-        getJson('GET', `/threads/${encodeURIComponent(threadId)}/runs?limit=100`),
+        getJson('GET', `/threads/${encodeURIComponent(threadId)}${inTenant(this.tenant)}`),
+        getJson('GET', `/threads/${encodeURIComponent(threadId)}/runs?limit=100${inTenant(this.tenant, '&')}`),
       ]);
       $('thread-list').hidden = true;
       $('thread-detail').hidden = false;
       $('thread-title').textContent = thread.thread_id;
       $('thread-badge').replaceChildren(badge(thread.status));
       $('run-rows').replaceChildren(...runs.map((run) => el('tr', { 'data-testid': 'run-row' },
-        el('td', {}, el('a', { href: `#/tasks/${encodeURIComponent(run.run_id)}`, title: 'Open the run as a task' },
+        el('td', {}, el('a', { href: `#/tasks/${encodeURIComponent(run.run_id)}${inTenant(this.tenant)}`,
+          title: 'Open the run as a task' },
           el('code', {}, run.run_id))),
         el('td', {}, badge(run.status)),
         el('td', {}, run.multitask_strategy || ''),
@@ -115,15 +120,19 @@
     },
   };
 
+  function inTenant(tenant, separator = '?') {
+    return tenant ? `${separator}tenant=${encodeURIComponent(tenant)}` : '';
+  }
+
   function route() {
-    const match = location.hash.match(/^#\/threads(?:\/([^/]+))?\/?$/);
+    const match = location.hash.match(/^#\/threads(?:\/([^/?]+))?\/?(?:\?tenant=([A-Za-z0-9_-]+))?$/);
     if (!match) {
       view.close();
       view.root.hidden = true;
       return;
     }
     view.root.hidden = false;
-    view.open(match[1] ? decodeURIComponent(match[1]) : null);
+    view.open(match[1] ? decodeURIComponent(match[1]) : null, match[2] || null);
   }
 
   window.addEventListener('hashchange', route);

@@ -66,6 +66,9 @@ def test_every_route_but_the_open_ones_refuses_a_missing_or_wrong_key(secured) -
     routes = app_routes()
     paths = {route.path for route in routes}
     assert {"/api/tasks/x", "/api/tasks/x/events", "/ws/tasks/x", "/api/keys", "/api/graphs"} <= paths
+    # The LangGraph Server routes are enumerated too (they sit in an included router of their own).
+    assert {"/threads", "/threads/search", "/threads/x/state", "/threads/x/history", "/threads/x/runs/x/stream",
+            "/threads/x/runs/x/cancel", "/runs/wait", "/assistants/search", "/assistants/x", "/info"} <= paths
     with httpx.Client(base_url=secured.url, timeout=10) as client:
         for route in routes:
             if route.kind == "websocket":

@@ -65,6 +65,19 @@ def test_roles_are_ordered_and_parse_by_name() -> None:
     ("POST", "/runs/stream", Role.OPERATOR),
     ("PATCH", "/assistants/a1", Role.OPERATOR),
     ("PUT", "/store/items", Role.OPERATOR),
+    # LangGraph Server reads the SDK sends as POST are a viewer's; its writes stay an operator's.
+    ("POST", "/threads/search", Role.VIEWER),
+    ("POST", "/assistants/search", Role.VIEWER),
+    ("POST", "/assistants/count", Role.VIEWER),
+    ("POST", "/threads/t1/history", Role.VIEWER),
+    ("POST", "/threads/t1/state/checkpoint", Role.VIEWER),
+    ("GET", "/threads/t1/runs/r1/stream", Role.VIEWER),
+    ("POST", "/threads", Role.OPERATOR),
+    ("POST", "/threads/t1/state", Role.OPERATOR),
+    ("POST", "/threads/t1/runs", Role.OPERATOR),
+    ("POST", "/threads/t1/runs/r1/cancel", Role.OPERATOR),
+    ("POST", "/threads/search/runs", Role.OPERATOR),
+    ("DELETE", "/threads/t1", Role.OPERATOR),
 ])
 def test_route_role_table(method: str, path: str, role: Role) -> None:
     assert required_role(method, path) is role

@@ -6,8 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Thread and run ids: LangGraph uses UUIDs; any short id of these characters is accepted.
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+# Thread and run ids: LangGraph uses UUIDs; any short id of these characters is accepted. No '.': it
+# separates the tenant from the id in store ids (core/auth.scoped_id), so a client id must not contain it.
+ID_PATTERN = r"^[A-Za-z0-9_:-]{1,128}$"
 StreamMode = Literal["values", "updates", "custom", "messages-tuple", "messages", "tasks", "checkpoints", "debug"]
 
 
