@@ -19,6 +19,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis.asyncio import Redis
 
+from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import InvalidRequest, ResourceNotFound, TaskNotFound
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
@@ -39,6 +40,8 @@ STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 SYSTEM_CREATED_AT = "1970-01-01T00:00:00+00:00"
 UPDATE_LOCK_MS = 30_000
 WAIT_BLOCK_MS = 1_000
+# Runs are not tenant-scoped yet (run ids are store ids): the run routes act as the service itself.
+SERVICE = OPEN_CALLER
 HEARTBEAT_IDLE_READS = 10  # one SSE comment per 10 s of silence
 
 
@@ -408,7 +411,7 @@ class LangGraphControl:
             raise ResourceNotFound("run to cancel", run_id)
         if action == "rollback":
             await self.threads.mark_rolled_back(thread_id, run_id)
-        await self.tasks.cancel(run_id)
+        await self.tasks.cancel(run_id, caller=SERVICE)
         await self.streams.end(run_id)
         await self.threads.advance(thread_id)
         if wait:
@@ -488,12 +491,12 @@ class LangGraphControl:
 
     async def pause_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
         await self._run_task(thread_id, run_id)
-        outcome = await self.tasks.pause(run_id)
+        outcome = await self.tasks.pause(run_id, caller=SERVICE)
         return {"message": outcome.message, "status": outcome.status.value}
 
     async def resume_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
         await self._run_task(thread_id, run_id)
-        outcome = await self.tasks.resume(run_id)
+        outcome = await self.tasks.resume(run_id, caller=SERVICE)
         return {"message": outcome.message, "status": outcome.status.value}
 
     async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:

@@ -15,9 +15,11 @@ from redis_persist.api.langgraph.assistants import control
 from redis_persist.api.langgraph.checks import checked_run
 from redis_persist.api.live import SSE_EVENT_SCHEMA
 from redis_persist.api.schemas import errors
+from redis_persist.core.errors import InvalidEventId
 from redis_persist.api.langgraph.schemas import ID_PATTERN, RunCreate, StreamMode
 from redis_persist.engine.runs import STREAM_MODES, WIRE_EVENT
 from redis_persist.engine.threads import LangGraphControl
+from redis_persist.store.events import is_valid_event_id
 
 router = APIRouter(tags=["langgraph"], route_class=JSONBodyRoute, responses=errors(503))
 ThreadId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -40,6 +42,13 @@ _WAIT_OK = {200: {"description": "The run's output (final values, or the error) 
 def _locations(run: dict[str, Any], tail: str) -> dict[str, str]:
     base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     return {"Location": f"{base}/{tail}", "Content-Location": base}
+
+
+def _checked_event_id(value: str | None) -> str | None:
+    """Last-Event-ID checked before the stream starts: a bad one is a 422, not a stream broken off."""
+    if value is not None and not is_valid_event_id(value):
+        raise InvalidEventId(value)
+    return value
 
 
 def _sse(lg: LangGraphControl, thread_id: str, run_id: str, after: str | None,
@@ -152,10 +161,11 @@ async def join_stream(thread_id: ThreadId, run_id: RunId, request: Request,
     lg = control(request)
     await lg.run(thread_id, run_id)  # 404 before the stream starts
     only = {WIRE_EVENT.get(STREAM_MODES[m], STREAM_MODES[m]) for m in stream_mode} if stream_mode else None
-    return _sse(lg, thread_id, run_id, last_event_id, only=only)
+    return _sse(lg, thread_id, run_id, _checked_event_id(last_event_id), only=only)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202, operation_id="cancel_run", response_class=Response,
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202, operation_id="cancel_run",
+             response_class=Response,
              responses={200: {"description": "wait=true: the run has ended", "content": {"application/json": {}}},
                         **errors(404, 409, 422)})
 async def cancel(thread_id: ThreadId, run_id: RunId, request: Request, wait: bool = False,

@@ -22,16 +22,21 @@ from redis_persist.api.langgraph.schemas import (
 
 router = APIRouter(tags=["langgraph"], route_class=JSONBodyRoute, responses=errors(503))
 ThreadId = Annotated[str, Path(pattern=ID_PATTERN)]
+# Bodies whose user JSON is checked (api/langgraph/checks.py) before the route runs.
+NewThread = Annotated[ThreadCreate | None, Depends(checked_thread)]
+Search = Annotated[ThreadSearch | None, Depends(checked_search)]
+Patch = Annotated[ThreadPatch, Depends(checked_patch)]
+Update = Annotated[StateUpdate, Depends(checked_update)]
 
 
 @router.post("/threads", operation_id="create_thread", responses=errors(409, 413, 422))
-async def create(request: Request, body: Annotated[ThreadCreate | None, Depends(checked_thread)] = None) -> dict[str, Any]:
+async def create(request: Request, body: NewThread = None) -> dict[str, Any]:
     body = body or ThreadCreate()
     return await control(request).create_thread(body.thread_id, body.metadata, body.if_exists)
 
 
 @router.post("/threads/search", operation_id="search_threads", responses=errors(413, 422))
-async def search(request: Request, body: Annotated[ThreadSearch | None, Depends(checked_search)] = None) -> list[dict[str, Any]]:
+async def search(request: Request, body: Search = None) -> list[dict[str, Any]]:
     body = body or ThreadSearch()
     return await control(request).search_threads(body.metadata, body.values, body.status, body.limit, body.offset)
 
@@ -42,7 +47,7 @@ async def get(thread_id: ThreadId, request: Request) -> dict[str, Any]:
 
 
 @router.patch("/threads/{thread_id}", operation_id="patch_thread", responses=errors(404, 409, 413, 422))
-async def patch(thread_id: ThreadId, body: Annotated[ThreadPatch, Depends(checked_patch)], request: Request) -> dict[str, Any]:
+async def patch(thread_id: ThreadId, body: Patch, request: Request) -> dict[str, Any]:
     return await control(request).patch_thread(thread_id, body.metadata)
 
 
@@ -73,7 +78,7 @@ async def state_at_checkpoint(thread_id: ThreadId, request: Request,
 
 
 @router.post("/threads/{thread_id}/state", operation_id="update_thread_state", responses=errors(404, 409, 413, 422))
-async def update_state(thread_id: ThreadId, body: Annotated[StateUpdate, Depends(checked_update)], request: Request) -> dict[str, Any]:
+async def update_state(thread_id: ThreadId, body: Update, request: Request) -> dict[str, Any]:
     checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
     return await control(request).update_state(thread_id, body.values, body.as_node, checkpoint_id)
 
