@@ -37,7 +37,9 @@ CONFIG = {
     # The SSE stream of a task that is not final never ends: read its first events, then let go.
     "operations": [{"include-operation-id": operation, "max-stream-events": 2, "request-timeout": 1}
                    for operation in ("task_events", "join_run_stream", "create_run_stream",
-                                     "create_stateless_run_stream")],
+                                     "create_stateless_run_stream")]
+    # The LangGraph routes are many and their runs take a moment: fewer examples each keep the test short.
+    + [{"include-tag": "langgraph", "generation": {"max-examples": 8}}],
 }
 
 
