@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from redis_persist.api.auth import caller_of, describe
+from redis_persist.api.json_io import JSONBodyRoute
 from redis_persist.api.schemas import errors
 from redis_persist.core.auth import TENANT_PATTERN
 from redis_persist.core.errors import InvalidRequest
 from redis_persist.engine.access import AccessControl
 
-router = APIRouter()
+router = APIRouter(route_class=JSONBodyRoute)
 
 
 class KeyView(BaseModel):
