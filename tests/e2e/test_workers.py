@@ -39,7 +39,8 @@ def _completed_node_ran_again(events: list[dict]) -> list[str]:
 
 
 def test_two_processes_share_the_tasks_and_a_killed_one_is_a_failover(start_service, tmp_path) -> None:
-    service = start_service(GRAPHS_ENV, name="multi", args=["--workers", "2"])
+    # At most 4 tasks per process: 16 tasks cannot all land on whichever process claims fastest.
+    service = start_service({**GRAPHS_ENV, "REDIS_PERSIST_MAX_TASKS": "4"}, name="multi", args=["--workers", "2"])
     names = wait_until(lambda: set(_children(service.pid)) == {"multi-1", "multi-2"} and _children(service.pid),
                        10, "two named worker processes")
     logs = {i: tmp_path / f"runs-{i}" for i in range(16)}
