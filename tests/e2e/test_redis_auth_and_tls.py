@@ -38,6 +38,15 @@ def acl_redis(tmp_path: Path) -> Iterator[tuple[EmbeddedRedis, redis.Redis]]:
         server.stop()
 
 
+def _run_one_task(service: ServiceProcess, client) -> str:
+    """Run one `counting` task to completion on its first claim (with a 1 s lease, only renewals allow that)."""
+    task_id = execute(client, "counting", {"step_seconds": 0.5})
+    done = wait_status(client, task_id, "completed", "failed", timeout=60)
+    assert done["status"] == "completed" and done["completed_nodes"] == NODES
+    assert done["attempts"] == 1, service.log()
+    return task_id
+
+
 def test_an_acl_user_runs_tasks_through_every_client(acl_redis, tmp_path: Path) -> None:
     server, admin = acl_redis
     # Lease 1 s, nodes 0.5 s: the task outlives its lease unless the lease keeper renews it as that user.
@@ -46,10 +55,7 @@ def test_an_acl_user_runs_tasks_through_every_client(acl_redis, tmp_path: Path) 
     try:
         service.start()
         with service.client() as client:
-            task_id = execute(client, "counting", {"step_seconds": 0.5})
-            done = wait_status(client, task_id, "completed", "failed", timeout=60)
-            assert done["status"] == "completed" and done["completed_nodes"] == NODES
-            assert done["attempts"] == 1, service.log()  # never lost its lease, never re-claimed
+            task_id = _run_one_task(service, client)  # never lost its lease, never re-claimed
             assert client.get(f"/api/tasks/{task_id}/history").json()["checkpoints"]  # the saver wrote as that user
         clients = admin.client_list()
         assert len(clients) > 3 and {c["user"] for c in clients} == {USER}
@@ -136,10 +142,7 @@ def test_rediss_url_runs_tasks_over_tls_for_every_client(redis_server: EmbeddedR
     try:
         service.start()
         with service.client() as client:
-            task_id = execute(client, "counting", {"step_seconds": 0.5})
-            done = wait_status(client, task_id, "completed", "failed", timeout=60)
-        assert done["status"] == "completed" and done["completed_nodes"] == NODES
-        assert done["attempts"] == 1, service.log()  # the lease keeper renewed over TLS
+            _run_one_task(service, client)  # the lease keeper renewed over TLS
         # Startup check, API pool, saver pool, lease keeper and pub/sub: every one handshook.
         assert terminator.handshakes >= 5
     finally:

@@ -87,7 +87,7 @@ compiled = _chain(("only", _async_step("only"))).compile()
 async def _wait_for_gate(state: State) -> dict[str, Any]:
     gate = Path(state["gate"])
     while not gate.exists():  # held open by the test until it has seen what it needs
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.05)
     return {"done": ["gate"]}
 
 
