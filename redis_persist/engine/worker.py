@@ -23,6 +23,17 @@ from redis_persist.store.queue import MessageRef, WorkQueue
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 CLAIM_BATCH = 4
+CLAIM_BLOCK_MS = 1000
+
+
+async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until they end. A cancellation can land in library code that swallows it (seen in a blocking
+    Redis read and in a task claimed just before a stop); cancelling once would then wait forever."""
+    pending = {task for task in tasks if task is not None}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=0.2)
 
 
 class Worker:
@@ -51,6 +62,7 @@ class Worker:
         self._lease_ttl = lease_ttl_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
     @property
@@ -74,17 +86,17 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop claiming, stop running tasks and hand them back to the queue at once."""
-        for loop_task in self._loops:
-            loop_task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        # The claim loop ends at its next turn (a read blocks at most CLAIM_BLOCK_MS), so messages it has
+        # read are claimed and handed back below rather than left unacknowledged until reclaimed.
+        self._stopping.set()
+        self._slot_freed.set()
+        claim_loop, *other_loops = self._loops or [None]
+        await _cancel_until_done(other_loops)
+        if claim_loop is not None:
+            await asyncio.wait([claim_loop], timeout=CLAIM_BLOCK_MS / 1000 + 2)
+            await _cancel_until_done([claim_loop])
         handover = {task_id: self._keeper.token(task_id) for task_id in self._running}
-        # Cancel until they end: a cancellation that lands in library code which swallows it (seen with a
-        # task claimed just before the stop) would otherwise let the whole graph run on before the hand-over.
-        pending = set(self._running.values())
-        while pending:
-            for task in pending:
-                task.cancel()
-            _done, pending = await asyncio.wait(pending, timeout=0.2)
+        await _cancel_until_done(list(self._running.values()))
         for task_id, token in handover.items():
             if token is None:
                 continue
@@ -105,7 +117,7 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping.is_set():
             free = self._max_tasks - len(self._running)
             if free <= 0:
                 self._slot_freed.clear()
@@ -113,7 +125,7 @@ class Worker:
                 continue
             try:
                 # Small batches, so a burst is shared among replicas instead of landing on the first reader.
-                messages = await self._queue.read(count=min(free, CLAIM_BATCH), block_ms=1000)
+                messages = await self._queue.read(count=min(free, CLAIM_BATCH), block_ms=CLAIM_BLOCK_MS)
                 for message_id, task_id in messages:
                     await self._claim(message_id, task_id)
                 backoff = 0.1
@@ -134,14 +146,14 @@ class Worker:
             await self._queue.ack(message_id)
             return
         token = await self._store.claim(task_id, self._replica, self._keeper.ttl_ms)
+        if token is not None:
+            # Held and registered before the next await, so a stop landing in the ack still hands it back.
+            self._keeper.hold(task_id, token)
+            log.info("claimed", extra={"task_id": task_id, "replica": self._replica})
+            task = asyncio.create_task(self._runner.run(task_id, token), name=f"task-{task_id}")
+            self._running[task_id] = task
+            task.add_done_callback(lambda _t, tid=task_id: self._forget(tid))
         await self._queue.ack(message_id)
-        if token is None:
-            return
-        self._keeper.hold(task_id, token)
-        log.info("claimed", extra={"task_id": task_id, "replica": self._replica})
-        task = asyncio.create_task(self._runner.run(task_id, token), name=f"task-{task_id}")
-        self._running[task_id] = task
-        task.add_done_callback(lambda _t, tid=task_id: self._forget(tid))
 
     def _forget(self, task_id: str) -> None:
         self._running.pop(task_id, None)
