@@ -12,7 +12,7 @@ from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.runs import RunHooks
-from redis_persist.engine.saver import FencedRedisSaver
+from redis_persist.engine.saver import FencedSaver, fenced_saver
 from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.engine.worker import Worker
 from redis_persist.settings import Settings
@@ -31,7 +31,7 @@ class Services:
     connections: RedisConnections
     redis: Redis
     saver_redis: Redis
-    saver: FencedRedisSaver
+    saver: FencedSaver
     control: TaskControl
     worker: Worker | None
     storage_faults: StorageFaultCounter
@@ -51,9 +51,10 @@ class Services:
         if run_worker:
             keeper = LeaseKeeper(connections, settings.service_name, settings.lease_ttl_seconds,
                                  on_lost=lambda task_id: worker.on_lease_lost(task_id) if worker else None)
-        saver = FencedRedisSaver(saver_redis, redis, keeper.token if keeper else (lambda _thread_id: None),
-                                 min_replicas=settings.min_replicas,
-                                 replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
+        saver = fenced_saver(settings.checkpoint_history, saver_redis, redis,
+                             keeper.token if keeper else (lambda _thread_id: None),
+                             min_replicas=settings.min_replicas,
+                             replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         storage_faults = StorageFaultCounter()

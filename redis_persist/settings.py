@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600,
         description="How long a checkpoint waits for min_replicas acknowledgements before the node boundary fails.",
     )
+    checkpoint_history: Literal["all", "latest"] = Field(
+        default="all",
+        description="'all' keeps every checkpoint of a thread (history, time travel, rollback); 'latest' keeps "
+        "only the newest one per thread (less Redis memory and work; takeover still resumes from it).",
+    )
 
     auth: Literal["api_key", "off"] | None = Field(
         default=None,

@@ -7,10 +7,12 @@ from typing import Any
 
 from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+from langgraph.checkpoint.redis.util import to_storage_safe_str
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from redis_persist.core.errors import LeaseLost
+from redis_persist.core.errors import InvalidRequest, LeaseLost
 from redis_persist.store import keys
 
 
@@ -26,8 +28,8 @@ class ReplicaAckTimeout(RedisError):
     """
 
 
-class FencedRedisSaver(AsyncRedisSaver):
-    """AsyncRedisSaver whose writes first check that this replica still holds the task's lease.
+class _Fenced:
+    """Mixed into a Redis saver: its writes first check that this replica still holds the task's lease.
 
     The fence rides in the config: `configurable[FENCE_KEY] = [lease id, token]` (a run on a shared
     thread is fenced by its own lease, not by the thread). Without it, `token_for(thread_id)` returns the
@@ -35,6 +37,24 @@ class FencedRedisSaver(AsyncRedisSaver):
     passes a function that always returns None and so writes only under a fence it was handed.
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
+
+    keeps_history = True
+
+    async def require_checkpoint(self, thread_id: str, checkpoint_id: str | None, purpose: str) -> None:
+        """Refuse (422) a past checkpoint this saver no longer has: 'latest' keeps only the newest."""
+        if checkpoint_id is None or self.keeps_history:
+            return
+        latest = await self.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})  # type: ignore[attr-defined]
+        if latest is None or latest.config["configurable"]["checkpoint_id"] != checkpoint_id:
+            raise InvalidRequest(
+                f"{purpose} needs checkpoint {checkpoint_id!r}, and this service keeps only each thread's latest "
+                "checkpoint (REDIS_PERSIST_CHECKPOINT_HISTORY=latest)")
+
+    def require_history(self, purpose: str) -> None:
+        """Refuse (422) what needs a thread's earlier checkpoints when only the latest is kept."""
+        if not self.keeps_history:
+            raise InvalidRequest(f"{purpose} needs earlier checkpoints, and this service keeps only each thread's "
+                                 "latest checkpoint (REDIS_PERSIST_CHECKPOINT_HISTORY=latest)")
 
     def __init__(
         self,
@@ -45,7 +65,7 @@ class FencedRedisSaver(AsyncRedisSaver):
         min_replicas: int = 0,
         replica_ack_timeout_seconds: float = 5.0,
     ) -> None:
-        super().__init__(redis_client=redis_client)
+        super().__init__(redis_client=redis_client)  # type: ignore[call-arg]
         self._token_for = token_for
         self._lease_client = lease_client  # decodes responses; the saver's own client does not
         self._min_replicas = min_replicas
@@ -81,11 +101,80 @@ class FencedRedisSaver(AsyncRedisSaver):
         # As LangGraph's own savers do (the Redis one does not): the run's metadata (run_id, graph_id, the
         # client's) goes into the checkpoint, which is how a taken-over run knows it has started already.
         metadata = get_checkpoint_metadata(config, metadata)
-        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        saved = await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
         if self._min_replicas:
             await self._wait_for_replicas(config["configurable"]["thread_id"])
         return saved
 
     async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]
         await self._check_lease(config)
-        return await super().aput_writes(config, writes, task_id, task_path)
+        return await super().aput_writes(config, writes, task_id, task_path)  # type: ignore[misc]
+
+
+class FencedRedisSaver(_Fenced, AsyncRedisSaver):
+    """Every checkpoint of a thread kept (`REDIS_PERSIST_CHECKPOINT_HISTORY=all`): history and time travel."""
+
+
+# Deletes a shallow thread's registered writes that belong to neither of two checkpoints. Write keys end
+# in `:<checkpoint id>:<task id>:<idx>`, so a plain substring test on `:<id>:` tells whose they are.
+_PRUNE_WRITES = """
+local stale = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if not string.find(member, ARGV[1], 1, true) and not string.find(member, ARGV[2], 1, true) then
+    stale[#stale + 1] = member
+  end
+end
+for i = 1, #stale, 500 do
+  local last = math.min(i + 499, #stale)
+  redis.call('DEL', unpack(stale, i, last))
+  redis.call('ZREM', KEYS[1], unpack(stale, i, last))
+end
+return #stale
+"""
+
+
+class FencedShallowRedisSaver(_Fenced, AsyncShallowRedisSaver):
+    """Only each thread's latest checkpoint kept (`REDIS_PERSIST_CHECKPOINT_HISTORY=latest`).
+
+    A takeover needs nothing more: it continues from the latest checkpoint and its pending writes.
+    The library's shallow saver keeps every checkpoint's writes until the thread is deleted (and loads
+    them all as the latest one's pending writes); here each new checkpoint drops the writes of all
+    checkpoints but itself and its parent (kept: an interrupt's writes may belong to the parent).
+    """
+
+    keeps_history = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prune_writes = self._lease_client.register_script(_PRUNE_WRITES)
+
+    async def aget_tuple(self, config):  # type: ignore[no-untyped-def]
+        # The library answers its one checkpoint whatever id was asked for; an older id is gone.
+        found = await super().aget_tuple(config)
+        wanted = config["configurable"].get("checkpoint_id")
+        if found is not None and wanted and found.config["configurable"]["checkpoint_id"] != wanted:
+            return None
+        return found
+
+    async def alist(self, config, **kwargs):  # type: ignore[no-untyped-def]
+        # The library's list leaves out the channel values (stored inline); read each one whole.
+        async for item in super().alist(config, **kwargs):
+            yield await self.aget_tuple(item.config) or item
+
+    async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        configurable = config["configurable"]
+        parent_id = configurable.get("checkpoint_id") or checkpoint["id"]
+        registry = (f"write_keys_zset:{configurable['thread_id']}:"
+                    f"{to_storage_safe_str(configurable.get('checkpoint_ns', ''))}:shallow")
+        await self._prune_writes(keys=[registry], args=[f":{checkpoint['id']}:", f":{parent_id}:"])
+        return saved
+
+
+FencedSaver = FencedRedisSaver | FencedShallowRedisSaver
+
+
+def fenced_saver(history: str, *args: Any, **kwargs: Any) -> FencedSaver:
+    """The fenced saver for a `checkpoint_history` setting: 'all' or 'latest'."""
+    saver_class = FencedShallowRedisSaver if history == "latest" else FencedRedisSaver
+    return saver_class(*args, **kwargs)

@@ -336,6 +336,7 @@ class LangGraphControl:
             raise InvalidRequest(f"Thread {client_thread_id!r} has no graph yet: start a run on it first")
         if as_node is not None and as_node not in graph.nodes:
             raise InvalidRequest(f"Node {as_node!r} not found in graph {raw['graph_id']!r}")
+        await self._checkpointer.require_checkpoint(thread_id, checkpoint_id, "Updating the state of a past checkpoint")
         token = uuid.uuid4().hex
         lease_id = await self.threads.lock_for_update(thread_id, token, UPDATE_LOCK_MS)
         try:
@@ -382,10 +383,13 @@ class LangGraphControl:
         webhook = body.get("webhook")
         if webhook:
             await self._webhook_policy.check(webhook)
+        if strategy == "rollback":
+            self._checkpointer.require_history("multitask_strategy=rollback")
         if_not_exists = body.get("if_not_exists") or "reject"
         if thread_id is None:
             thread_id, if_not_exists = str(uuid.uuid4()), "create"
         thread_id = scoped_id(caller.tenant, thread_id)
+        await self._checkpointer.require_checkpoint(thread_id, checkpoint_id, "A run from a past checkpoint")
         run_id = scoped_id(caller.tenant, str(uuid.uuid4()))
         assistant_id = assistant_id_of(loaded.name)
         # As LangGraph's server: a run inherits its thread's metadata (the run's own keys win).
@@ -473,6 +477,7 @@ class LangGraphControl:
         if task.status in RUN_ENDED:  # as LangGraph's server: only a pending or running run can be cancelled
             raise ResourceNotFound("run to cancel", client_run_id)
         if action == "rollback":
+            self._checkpointer.require_history("Cancelling with action=rollback")
             await self.threads.mark_rolled_back(thread_id, run_id)
         await self.tasks.cancel(client_run_id, caller=caller)
         await self.streams.end(run_id)

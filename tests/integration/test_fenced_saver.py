@@ -7,7 +7,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from redis_persist.core.errors import LeaseLost
 from redis_persist.engine.graphs import compile_graph
-from redis_persist.engine.saver import FencedRedisSaver
+from redis_persist.engine.saver import fenced_saver
 from redis_persist.examples.data_pipeline import builder
 from redis_persist.store import keys
 
@@ -21,10 +21,11 @@ async def clients(clean_redis):
     await lease_client.aclose()
 
 
-async def test_writes_need_the_current_lease_token(clients) -> None:
+@pytest.mark.parametrize("history", ["all", "latest"])
+async def test_writes_need_the_current_lease_token(clients, history) -> None:
     saver_client, lease_client = clients
     held: dict[str, str] = {}
-    saver = FencedRedisSaver(saver_client, lease_client, held.get)
+    saver = fenced_saver(history, saver_client, lease_client, held.get)
     await saver.asetup()
     graph = compile_graph(builder, saver, node_timeout_seconds=None)
     config = {"configurable": {"thread_id": "fenced"}}
