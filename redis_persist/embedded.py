@@ -58,7 +58,10 @@ def _is_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not running
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def running_embedded_url(data_dir: Path) -> str | None:
@@ -181,9 +184,11 @@ class EmbeddedRedis:
             return
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            workdir = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             return
-        if b"valkey-server" not in cmdline or str(self.data_dir).encode() not in cmdline:
+        # valkey rewrites its command line to "valkey-server HOST:PORT", but runs in its --dir.
+        if b"valkey-server" not in cmdline or workdir != str(self.data_dir):
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30

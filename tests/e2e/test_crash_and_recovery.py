@@ -69,10 +69,12 @@ def test_graceful_stop_hands_running_tasks_back_at_once(start_service, tmp_path)
 
 def test_blocking_nodes_keep_their_lease_and_never_run_twice(start_service, tmp_path) -> None:
     run_log = tmp_path / "runs"
-    short_lease = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "1"}
+    # Each node blocks for 2.5 lease times. A 2 s lease (renewed every 0.67 s by the keeper's thread)
+    # rather than 1 s: on a loaded 2-core CI box a 1 s lease was lost between renewals, node or no node.
+    short_lease = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "2"}
     first = start_service(short_lease, name="api-1")
     with first.client() as client:
-        task_id = execute(client, "blocking", {"run_log": str(run_log), "block_seconds": 4, "step_seconds": 0})
+        task_id = execute(client, "blocking", {"run_log": str(run_log), "block_seconds": 5, "step_seconds": 0})
         wait_node_started(client, task_id, "blocking_sync")
         start_service(short_lease, name="api-2")  # ready to take over if api-1 ever lost the lease
         done = wait_status(client, task_id, "completed", timeout=40)

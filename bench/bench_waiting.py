@@ -1,0 +1,129 @@
+"""Many waiting tasks: N tasks in flight on one replica whose nodes each `await asyncio.sleep(S)`.
+
+    .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1]
+
+The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
+N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
+in flight at a time. Reports: completed / failed, the node-boundary overhead (a node's `node_completed`
+event -> the next node's `node_started`, from the event stream ids, which are Redis server times in ms)
+over every task, the service's peak RSS (all its processes, sampled every 0.5 s) and the time until the
+last task completed. Writes bench/results/bench_waiting.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from _common import (
+    async_client,
+    create_task,
+    embedded_redis,
+    finish_machine_info,
+    machine_info,
+    run,
+    summary_ms,
+    write_result,
+)
+
+from redis_persist.store import keys
+from tests.support import ServiceProcess
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (the supervisor's worker processes)."""
+    total = 0
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for one in pids:
+        try:
+            status = Path(f"/proc/{one}/status").read_text()
+        except FileNotFoundError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return total
+
+
+async def create_all(base_url: str, ids: list[str], sleep: float) -> float:
+    semaphore = asyncio.Semaphore(100)
+    started = time.perf_counter()
+    async with async_client(base_url) as client:
+        async def one(task_id: str) -> None:
+            async with semaphore:
+                await create_task(client, task_id, "data_pipeline", {"step_seconds": sleep})
+        await asyncio.gather(*(one(t) for t in ids))
+    return time.perf_counter() - started
+
+
+def boundary_gaps(client: redis.Redis, task_id: str) -> list[float]:
+    """Seconds from each node's completion to the next node's start, from the task's event stream."""
+    gaps, completed_at = [], None
+    for entry_id, fields in client.xrange(keys.events(task_id)):
+        event = json.loads(fields["e"])
+        at = int(entry_id.split("-")[0]) / 1000
+        if event["type"] == "node_completed":
+            completed_at = at
+        elif event["type"] == "node_started" and completed_at is not None:
+            gaps.append(at - completed_at)
+            completed_at = None
+    return gaps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--sleep", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    info = machine_info()
+    ids = [uuid.uuid4().hex for _ in range(args.tasks)]
+    with embedded_redis("waiting") as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100"}
+        service = ServiceProcess(server.url, env=env, name="api-1", args=["--workers", str(args.workers)])
+        service.start()
+        peak = {"rss_kib": 0}
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.5):
+                peak["rss_kib"] = max(peak["rss_kib"], rss_kib(service.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        try:
+            create_seconds = run(create_all(service.url, ids, args.sleep))
+            deadline = time.monotonic() + args.sleep * 4 * 20 + 600
+            while time.monotonic() < deadline:
+                done = client.zcard(keys.status_index("completed"))
+                failed = client.zcard(keys.status_index("failed"))
+                if done + failed >= args.tasks:
+                    break
+                time.sleep(1)
+            all_done = time.perf_counter() - started
+        finally:
+            sampling.set()
+            sampler.join()
+            service.stop()
+        gaps = [gap for task_id in ids for gap in boundary_gaps(client, task_id)]
+        client.close()
+    result = {
+        "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
+        "completed": done, "failed": failed, "create_all_s": round(create_seconds, 1),
+        "last_completed_after_s": round(all_done, 1),
+        "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),
+        "peak_rss_mib": round(peak["rss_kib"] / 1024, 1),
+        "machine": finish_machine_info(info),
+    }
+    print(json.dumps(result, indent=2))
+    write_result(f"bench_waiting_{args.tasks}", result)
+
+
+if __name__ == "__main__":
+    main()
