@@ -16,7 +16,6 @@ SEQUENCE = PREFIX + "seq"  # counter giving each task its creation sequence
 QUEUE = PREFIX + "queue"  # stream of task ids to run
 QUEUE_GROUP = "workers"
 CONTROL_CHANNEL = PREFIX + "control"  # pub/sub: task ids whose control flags changed
-REPLICA = PREFIX + "replica:"  # heartbeat per live replica
 REPLICATION_PROBE = PREFIX + "replication-probe"  # written before WAIT so WAIT covers a checkpoint's writes
 TENANTS = PREFIX + "tenants"  # set of tenants that have (had) a work queue of their own
 INDEX_TENANT = PREFIX + "idx:tenant:"  # zset per tenant: its task ids -> creation sequence

@@ -7,11 +7,30 @@ Events arrive as ready-made JSON strings so Lua never re-encodes user data.
 from __future__ import annotations
 
 from redis_persist.core.auth import DEFAULT_TENANT
+from redis_persist.core.status import MOVES, TaskStatus
 from redis_persist.store import keys
+
+REMOVED = "deleted"  # what MOVES' None (the task is removed) is called in Lua
+
+
+def lua_moves() -> str:
+    """core.status.MOVES as a Lua table literal: MOVES[status][action] -> next status."""
+    by_status: dict[str, list[str]] = {status.value: [] for status in TaskStatus}
+    for (status, action), target in MOVES.items():
+        by_status[status.value].append(f"{action.value} = '{target.value if target else REMOVED}'")
+    rows = ", ".join(f"{status} = {{{', '.join(moves)}}}" for status, moves in by_status.items())
+    return "{" + rows + "}"
+
 
 PRELUDE = """
 local P = '%PREFIX%'
 local DEFAULT_TENANT = '%DEFAULT%'
+-- Generated from core.status.MOVES: the one table of legal moves.
+local MOVES = %MOVES%
+local function next_status(status, action)
+  local moves = MOVES[status]
+  return moves and moves[action]
+end
 local function task_key(id) return P .. 'task:' .. id end
 local function lease_key(id) return P .. 'lease:' .. id end
 local function listed(csv, value)
@@ -65,7 +84,7 @@ end
 local function notify(id)
   redis.call('PUBLISH', P .. 'control', id)
 end
-""".replace("%PREFIX%", keys.PREFIX).replace("%DEFAULT%", DEFAULT_TENANT)
+""".replace("%PREFIX%", keys.PREFIX).replace("%DEFAULT%", DEFAULT_TENANT).replace("%MOVES%", lua_moves())
 
 # ARGV: task_id, request_hash, fields_json (with 'tenant'), events_json, maxlen, graph_name, tenant
 CREATE = PRELUDE + """
@@ -88,25 +107,34 @@ enqueue(id)
 return {'created', 'queued'}
 """
 
-# ARGV: task_id, target, allowed_csv, lease_token ('' = not a worker), fields_json,
-#       del_fields_json, events_json, maxlen, ts, enqueue ('1'/'0'), release_lease ('1'/'0'),
-#       expire_at_ms ('' = keep the task)
-TRANSITION = PRELUDE + """
-local id = ARGV[1]
+# ARGV: task_id, action, guard ('' | 'lease' | 'orphan'), lease_token, fields_json, del_fields_json,
+#       events_json, request_events_json, maxlen, ts, expire_at_ms ('' = keep the task)
+# guard 'lease': only while the caller holds the task's lease; 'orphan': only once nobody does.
+# Returns {outcome, status before}: ok | requested | missing | lease_lost | illegal.
+ACT = PRELUDE + """
+local id, action, guard = ARGV[1], ARGV[2], ARGV[3]
 local key = task_key(id)
 local status = redis.call('HGET', key, 'status')
 if not status then return {'missing', ''} end
-if ARGV[4] ~= '' and redis.call('GET', lease_key(id)) ~= ARGV[4] then
-  return {'lease_lost', status}
+if guard == 'lease' and redis.call('GET', lease_key(id)) ~= ARGV[4] then return {'lease_lost', status} end
+local to = next_status(status, action)
+if not to or to == 'deleted' then return {'illegal', status} end
+if guard == 'orphan' and redis.call('EXISTS', lease_key(id)) == 1 then return {'illegal', status} end
+if to == status then
+  -- A request: the task's runner carries it out at its next node boundary (record() tells it).
+  redis.call('HSET', key, action .. '_requested', '1', 'updated_at', ARGV[10])
+  append_events(id, ARGV[8], ARGV[9])
+  notify(id)
+  return {'requested', status}
 end
-if not listed(ARGV[3], status) then return {'illegal', status} end
-move(id, status, ARGV[2], ARGV[9])
+move(id, status, to, ARGV[10])
 set_fields(key, ARGV[5])
 del_fields(key, ARGV[6])
-append_events(id, ARGV[7], ARGV[8])
-if ARGV[10] == '1' then enqueue(id) end
-if ARGV[11] == '1' then redis.call('DEL', lease_key(id)) end
-if ARGV[12] ~= '' then redis.call('ZADD', P .. 'expiry', ARGV[12], id) end
+append_events(id, ARGV[7], ARGV[9])
+if to == 'queued' then enqueue(id) end
+-- Only a running task has a lease; whatever ends its run ends the lease with it.
+if status == 'running' or to == 'cancelled' then redis.call('DEL', lease_key(id)) end
+if ARGV[11] ~= '' then redis.call('ZADD', P .. 'expiry', ARGV[11], id) end
 notify(id)
 return {'ok', status}
 """
@@ -117,9 +145,9 @@ CLAIM = PRELUDE + """
 local id = ARGV[1]
 local key = task_key(id)
 local status = redis.call('HGET', key, 'status')
-if status ~= 'queued' then return {'skip', status or ''} end
+if not status or not next_status(status, 'claim') then return {'skip', status or ''} end
 if redis.call('HGET', key, 'pause_requested') == '1' then
-  move(id, 'queued', 'paused', ARGV[4])
+  move(id, status, next_status(status, 'pause'), ARGV[4])
   redis.call('HDEL', key, 'pause_requested', 'current_node')
   append_events(id, ARGV[7], ARGV[5])
   notify(id)
@@ -128,7 +156,7 @@ end
 local fence = redis.call('HINCRBY', key, 'fence', 1)
 local token = ARGV[2] .. ':' .. fence
 redis.call('SET', lease_key(id), token, 'PX', ARGV[3])
-move(id, 'queued', 'running', ARGV[4])
+move(id, status, next_status(status, 'claim'), ARGV[4])
 redis.call('HSET', key, 'owner', ARGV[2])
 redis.call('HDEL', key, 'error', 'interrupt', 'current_node')
 redis.call('HINCRBY', key, 'attempts', 1)
@@ -150,40 +178,6 @@ local ids = append_events(id, ARGV[5], ARGV[6])
 table.insert(ids, 1, redis.call('HGET', key, 'pause_requested') or '0')
 table.insert(ids, 1, 'ok')
 return ids
-"""
-
-# ARGV: task_id, at_once_csv, at_boundary_csv, ts, maxlen, events_json, requested_events_json
-REQUEST_PAUSE = PRELUDE + """
-local id = ARGV[1]
-local key = task_key(id)
-local status = redis.call('HGET', key, 'status')
-if not status then return {'missing', ''} end
-if listed(ARGV[2], status) then
-  move(id, status, 'paused', ARGV[4])
-  append_events(id, ARGV[6], ARGV[5])
-  notify(id)
-  return {'paused', status}
-end
-if listed(ARGV[3], status) then
-  redis.call('HSET', key, 'pause_requested', '1', 'updated_at', ARGV[4])
-  append_events(id, ARGV[7], ARGV[5])
-  notify(id)
-  return {'requested', status}
-end
-return {'illegal', status}
-"""
-
-# ARGV: task_id, ts, maxlen, events_json
-REQUEUE_ORPHAN = PRELUDE + """
-local id = ARGV[1]
-local key = task_key(id)
-if redis.call('HGET', key, 'status') ~= 'running' then return 0 end
-if redis.call('EXISTS', lease_key(id)) == 1 then return 0 end
-move(id, 'running', 'queued', ARGV[2])
-redis.call('HDEL', key, 'current_node')
-append_events(id, ARGV[4], ARGV[3])
-enqueue(id)
-return 1
 """
 
 # ARGV: lease_ttl_ms, then task_id, token pairs. Per lease: 1 still held (renewed), 2 released because
@@ -211,13 +205,13 @@ end
 return held
 """
 
-# ARGV: task_id, deletable_csv
+# ARGV: task_id
 DELETE = PRELUDE + """
 local id = ARGV[1]
 local key = task_key(id)
 local status = redis.call('HGET', key, 'status')
 if not status then return {'missing', ''} end
-if not listed(ARGV[2], status) then return {'illegal', status} end
+if next_status(status, 'delete') ~= 'deleted' then return {'illegal', status} end
 local graph = redis.call('HGET', key, 'graph_name')
 local tenant = redis.call('HGET', key, 'tenant')
 redis.call('DEL', key, P .. 'events:' .. id, lease_key(id))

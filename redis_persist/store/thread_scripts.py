@@ -78,7 +78,7 @@ if busy then
   if strategy == 'rollback' then redis.call('HSET', tkey, 'rollback_of', active) end
   local akey = task_key(active)
   local st = redis.call('HGET', akey, 'status')
-  move(active, st, 'cancelled', ARGV[10])
+  move(active, st, next_status(st, 'cancel'), ARGV[10])  -- every busy status may be cancelled
   redis.call('HDEL', akey, 'pause_requested', 'current_node')
   -- Our own small events, no user data: safe to decode and re-encode with the cancelled run's id.
   local evs = {}
