@@ -100,6 +100,13 @@ FINAL_STATUSES = frozenset(
 )
 
 
+# Nothing happens to a task in these statuses until a user acts: only user actions leave them.
+SETTLED_STATUSES = frozenset(
+    status for status in TaskStatus
+    if all(action in USER_ACTIONS for (source, action) in MOVES if source == status)
+)
+
+
 def is_allowed(status: TaskStatus, action: Action) -> bool:
     """Whether `action` is legal for a task in `status`."""
     return (status, action) in MOVES
