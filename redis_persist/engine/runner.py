@@ -16,7 +16,6 @@ from langgraph.types import Command
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action
-from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.storage_faults import StorageFaultCounter, StorageOutage, storage_fault
