@@ -39,10 +39,7 @@ def load(name: str) -> str:
 
 PRELUDE = (load("prelude").replace("%KEYS%", lua_keys()).replace("%DEFAULT%", DEFAULT_TENANT)
            .replace("%MOVES%", lua_moves()))
-CREATE = PRELUDE + load("create")
-ACT = PRELUDE + load("act")
-CLAIM = PRELUDE + load("claim")
-RECORD = PRELUDE + load("record")
-RENEW_LEASES = PRELUDE + load("renew_leases")
-DELETE = PRELUDE + load("delete")
-FAIR_READ = PRELUDE + load("fair_read")
+# One script per file, each after the prelude.
+CREATE, ACT, CLAIM, RECORD, RENEW_LEASES, DELETE, FAIR_READ = (
+    PRELUDE + load(name) for name in ("create", "act", "claim", "record", "renew_leases", "delete", "fair_read")
+)

@@ -10,10 +10,7 @@ from __future__ import annotations
 from redis_persist.store.scripts import PRELUDE, load
 
 THREAD_PRELUDE = PRELUDE + load("thread_prelude")
-CREATE_THREAD = THREAD_PRELUDE + load("create_thread")
-CREATE_RUN = THREAD_PRELUDE + load("create_run")
-ADVANCE = THREAD_PRELUDE + load("advance")
-DELETE_THREAD = THREAD_PRELUDE + load("delete_thread")
-LOCK_FOR_UPDATE = THREAD_PRELUDE + load("lock_for_update")
-RELEASE_LEASE = THREAD_PRELUDE + load("release_lease")
-CLAIM_WEBHOOKS = THREAD_PRELUDE + load("claim_webhooks")
+CREATE_THREAD, CREATE_RUN, ADVANCE, DELETE_THREAD, LOCK_FOR_UPDATE, RELEASE_LEASE, CLAIM_WEBHOOKS = (
+    THREAD_PRELUDE + load(name) for name in (
+        "create_thread", "create_run", "advance", "delete_thread", "lock_for_update", "release_lease", "claim_webhooks")
+)
