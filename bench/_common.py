@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from redis_persist.core.status import SETTLED_STATUSES  # noqa: E402
 from redis_persist.embedded import EmbeddedRedis  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
-FINAL_STATUSES = {"completed", "failed", "cancelled"}
 
 
 # --- numbers -----------------------------------------------------------------
@@ -216,7 +216,7 @@ async def follow_sse(client: httpx.AsyncClient, task_id: str) -> list[tuple[floa
                 continue
             event = json.loads(line[6:])
             received.append((time.time(), event))
-            if event.get("type") == "status" and event.get("status") in FINAL_STATUSES:
+            if event.get("type") == "status" and event.get("status") in SETTLED_STATUSES:
                 break
     return received
 
@@ -233,7 +233,7 @@ def server_times(events: list[dict[str, Any]]) -> dict[str, float | None]:
             times["queued"] = ts
         elif status == "running" and times["running"] is None:
             times["running"] = ts
-        elif status in FINAL_STATUSES:
+        elif status in SETTLED_STATUSES:
             times["final"] = ts
     return times
 

@@ -25,7 +25,7 @@ from _common import finish_machine_info, machine_info, percentile, write_result
 
 from redis_persist.embedded import EmbeddedRedis
 from redis_persist.engine.graphs import compile_graph
-from redis_persist.engine.saver import FencedRedisSaver
+from redis_persist.engine.saver import FENCE_KEY, FencedRedisSaver
 from redis_persist.examples.data_pipeline import builder
 from redis_persist.replication import ReplicatedRedis
 from redis_persist.store import keys
@@ -43,8 +43,7 @@ class Mode:
         connections = RedisConnections.from_url(url)
         self.saver_client = connections.async_client(max_connections=200, decode_responses=False)
         self.lease_client = connections.async_client(max_connections=200, decode_responses=True)
-        self.tokens: dict[str, str] = {}
-        self.saver = FencedRedisSaver(self.saver_client, self.lease_client, self.tokens.get, min_replicas=min_replicas)
+        self.saver = FencedRedisSaver(self.saver_client, self.lease_client, min_replicas=min_replicas)
         self.per_node_ms: list[float] = []
         self.tasks_per_s: list[float] = []
 
@@ -56,10 +55,10 @@ class Mode:
 
     async def one(self) -> float:
         task_id = f"{self.name}-{time.time_ns()}"
-        self.tokens[task_id] = "bench:1"
         await self.lease_client.set(keys.lease(task_id), "bench:1")
+        config = {"configurable": {"thread_id": task_id, FENCE_KEY: [task_id, "bench:1"]}}
         started = time.perf_counter()
-        await self.graph.ainvoke({"step_seconds": 0}, {"configurable": {"thread_id": task_id}}, durability="sync")
+        await self.graph.ainvoke({"step_seconds": 0}, config, durability="sync")
         return time.perf_counter() - started
 
     async def round(self, tasks: int, concurrent: int) -> None:

@@ -21,7 +21,7 @@ import time
 import websockets
 
 from _common import (
-    FINAL_STATUSES,
+    SETTLED_STATUSES,
     CpuMeter,
     async_client,
     create_task,
@@ -46,7 +46,7 @@ async def watch(ws_url: str, task_id: str) -> tuple[float, list[tuple[float, dic
             now = time.time()
             event = json.loads(raw)
             received.append((now, event))
-            if event.get("type") == "status" and event.get("status") in FINAL_STATUSES:
+            if event.get("type") == "status" and event.get("status") in SETTLED_STATUSES:
                 break
     return connected, received
 

@@ -29,7 +29,7 @@ CATEGORIES = [
     ("lease keeper thread", ("redis_persist/store/leases.py",)),
     ("checkpoint saver (langgraph-checkpoint-redis, redisvl, our lease check)",
      ("AsyncRedisSaver", "FencedRedisSaver", "JsonPlusRedisSerializer", "redisvl/", "AsyncSearchIndex")),
-    ("our task store: Lua scripts record/claim/create/transition", ("redis_persist/store/",)),
+    ("our task store: Lua scripts record/claim/create/act", ("redis_persist/store/",)),
     ("task runner (our loop over astream)", ("redis_persist/engine/runner.py",)),
     ("graph execution (LangGraph Pregel, nodes)", ("pregel/", "langgraph/", "redis_persist/examples/")),
     ("worker claim/sweep/control loops", ("redis_persist/engine/worker.py",)),
@@ -50,8 +50,8 @@ MARKERS = {
 # Functions whose inclusive share (samples with the function anywhere on the stack) is reported.
 WATCHED = [
     "FencedRedisSaver.aput", "FencedRedisSaver.aput_writes", "FencedRedisSaver._check_lease",
-    "AsyncRedisSaver.aget_tuple", "TaskStore.record", "TaskStore.is_pause_requested", "TaskStore.create",
-    "TaskStore.get", "TaskStore.claim", "TaskStore.transition", "TaskControl.execute", "EventLog.wait",
+    "AsyncRedisSaver.aget_tuple", "TaskStore.record", "TaskStore.create",
+    "TaskStore.get", "TaskStore.claim", "TaskStore.act", "TaskControl.execute", "EventLog.wait",
     "Pregel.astream", "BlockingConnectionPool.get_connection", "BlockingConnectionPool.release",
     "LeaseKeeper._run",
 ]

@@ -19,7 +19,6 @@ from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
 from redis_persist.store.apikeys import ApiKeyStore
 from redis_persist.store.events import EventLog
-from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.tasks import TaskStore
 
 
@@ -46,21 +45,15 @@ class Services:
         redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=True)
         saver_redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=False)
         store = TaskStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
-        keeper: LeaseKeeper | None = None
-        worker: Worker | None = None
-        if run_worker:
-            keeper = LeaseKeeper(connections, settings.service_name, settings.lease_ttl_seconds,
-                                 on_lost=lambda task_id: worker.on_lease_lost(task_id) if worker else None)
-        saver = fenced_saver(settings.checkpoint_history, saver_redis, redis,
-                             keeper.token if keeper else (lambda _thread_id: None),
-                             min_replicas=settings.min_replicas,
+        saver = fenced_saver(settings.checkpoint_history, saver_redis, redis, min_replicas=settings.min_replicas,
                              replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
         control = TaskControl(store, EventLog(redis), graphs, saver, settings.max_initial_state_bytes)
         storage_faults = StorageFaultCounter()
-        if keeper is not None:
+        worker: Worker | None = None
+        if run_worker:
             runner = TaskRunner(store, graphs, settings.service_name, storage_faults, RunHooks.build(redis, settings))
-            worker = Worker(redis, control, runner, keeper, settings.service_name,
+            worker = Worker(redis, connections, control, runner, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds,
                             tenant_max_running=settings.tenant_max_running)
         access = None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from redis_persist.core.status import SETTLED_STATUSES
 from tests.support import ServiceProcess, free_port, node_runs, read_events, wait_until
 
 log = logging.getLogger("redis_persist.cluster")
@@ -27,9 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NGINX_TEMPLATE = REPO_ROOT / "nginx" / "redis-persist.conf"
 REPLICA_NAMES = ("api-1", "api-2", "api-3")
 DATA_PIPELINE_NODES = ("fetch", "transform", "validate", "save")
-# Statuses after which nothing happens to a task without a client asking.
 NGINX_TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-SETTLED_STATUSES = frozenset({"completed", "failed", "cancelled", "paused", "waiting_input"})
 
 
 def nginx_binary() -> str:

@@ -18,6 +18,7 @@ from redis_persist.api.json_io import decode_json, json_text
 from redis_persist.api.schemas import TASK_ID_PATTERN, errors
 from redis_persist.core.auth import Caller
 from redis_persist.core.errors import InvalidEventId, InvalidRequest, RedisPersistError, TaskNotFound
+from redis_persist.core.events import is_final_event
 from redis_persist.core.status import FINAL_STATUSES
 from redis_persist.engine.control import NO_INPUT, TaskControl
 from redis_persist.store.events import is_valid_event_id
@@ -28,12 +29,6 @@ router = APIRouter()
 BLOCK_MS = 4_000
 FINAL_RECHECK_SECONDS = 15
 PAGE = 500
-FINAL_VALUES = {status.value for status in FINAL_STATUSES}
-
-
-def _is_final_event(event: dict[str, Any]) -> bool:
-    return event.get("type") == "status" and event.get("status") in FINAL_VALUES
-
 
 async def follow(control: TaskControl, task_id: str, after: str | None) -> AsyncIterator[dict[str, Any] | None]:
     """The task's events after `after`, then live ones; yields None as a keep-alive while idle.
@@ -46,7 +41,7 @@ async def follow(control: TaskControl, task_id: str, after: str | None) -> Async
         for event in page:
             last = event["id"]
             yield event
-            if _is_final_event(event):
+            if is_final_event(event):
                 return
         if len(page) < PAGE:
             break
@@ -61,7 +56,7 @@ async def follow(control: TaskControl, task_id: str, after: str | None) -> Async
         for event in events:
             last = event["id"]
             yield event
-            if _is_final_event(event):
+            if is_final_event(event):
                 return
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from redis_persist.core.status import TaskStatus
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+UserAction = Literal["pause", "resume", "answer", "cancel", "delete"]  # core.status.USER_ACTIONS
 
 
 class ExecuteRequest(BaseModel):
@@ -57,6 +60,11 @@ class TaskView(BaseModel):
     updated_at: str
     completed_nodes: list[str]
     pause_requested: bool
+    allowed_actions: list[UserAction] = Field(
+        description="The user actions legal in the task's status now, in this order: pause (POST .../pause), "
+                    "resume (POST .../resume without input: paused, failed), answer (POST .../resume with input: "
+                    "waiting_input), cancel (POST .../cancel), delete (DELETE /api/tasks/{id}). "
+                    "From the one table of moves (core/status.py); a role may still forbid one.")
     tenant: str | None = Field(default=None, description="The task's tenant; shown to admins only")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis_persist.core.payload import decode_stored
 from redis_persist.core.auth import DEFAULT_TENANT, public_id
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import TaskStatus, allowed_actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ class Task:
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
             "thread_id": public_id(self.thread_id),
+            "allowed_actions": allowed_actions(self.status),
         }
         if with_tenant:
             shown["tenant"] = self.tenant

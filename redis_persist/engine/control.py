@@ -11,17 +11,17 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from redis_persist.core.auth import Caller, scoped_id
-from redis_persist.core.errors import Forbidden, IllegalTransition, InvalidRequest
+from redis_persist.core.errors import Forbidden, InvalidRequest
 from redis_persist.core.payload import check_user_json
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.events import EventType, make_event, task_paused
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
-from redis_persist.store.events import EventLog, make_event
+from redis_persist.store.events import EventLog
 from redis_persist.store.tasks import TaskStore
 
 S = TaskStatus
 NO_INPUT = object()  # resume called without an "input" key (None is a valid answer)
-DELETABLE = frozenset(S) - {S.QUEUED, S.RUNNING}
 
 
 def _require(caller: Caller, action: str) -> None:
@@ -99,7 +99,11 @@ class TaskControl:
         """Pause now if queued; if running, at the next node boundary."""
         _require(caller, "pause")
         task_id = scoped_id(caller.tenant, task_id)
-        status = await self.store.request_pause(task_id, by=caller.key_id)
+        who = _by(caller)
+        status = await self.store.act(
+            task_id, Action.PAUSE, status_fields=who, events=[task_paused(task_id, **who)],
+            request_events=[make_event(EventType.PAUSE_REQUESTED, task_id, **who)] if who else [],
+        )
         task = await self.store.get(task_id)
         if status == S.PAUSED:
             return Outcome(S.PAUSED, "Task paused", task.checkpoint)
@@ -108,44 +112,35 @@ class TaskControl:
                        task.checkpoint)
 
     async def resume(self, task_id: str, answer: Any = NO_INPUT, *, caller: Caller) -> Outcome:
-        """Queue a paused or failed task again, or answer a task waiting for input."""
+        """Queue a paused or failed task again (Action.RESUME), or answer a task waiting for input (Action.ANSWER)."""
         _require(caller, "resume" if answer is NO_INPUT else "answer")
         if answer is not NO_INPUT:
             check_user_json(answer, "input", self._max_state_bytes)
         task_id = scoped_id(caller.tenant, task_id)
         task = await self.store.get(task_id)
-        if task.status == S.WAITING_INPUT:
-            if answer is NO_INPUT:
+        if answer is NO_INPUT:
+            if task.status == S.WAITING_INPUT:
                 raise InvalidRequest('This task waits for input: resume it with {"input": ...}')
-            await self.store.transition(
-                task_id, S.QUEUED, sources={S.WAITING_INPUT}, enqueue=True,
-                fields={"resume_input": json.dumps(answer)}, drop=["pause_requested"],
-                events=[make_event("input_received", task_id, input=answer)], action="answer",
-                status_fields=_by(caller),
-            )
-            return Outcome(S.QUEUED, "Input accepted; the task continues from its last checkpoint", task.checkpoint)
-        if answer is not NO_INPUT:
-            raise IllegalTransition(task.status.value, S.QUEUED.value, "answer: the task is not waiting for input")
-        await self.store.transition(
-            task_id, S.QUEUED, sources={S.PAUSED, S.FAILED}, enqueue=True,
-            drop=["pause_requested", "error"], action="resume", status_fields=_by(caller),
+            await self.store.act(task_id, Action.RESUME, drop=["pause_requested", "error"], status_fields=_by(caller))
+            return Outcome(S.QUEUED, "Task resumed from its last checkpoint", task.checkpoint)
+        await self.store.act(
+            task_id, Action.ANSWER, fields={"resume_input": json.dumps(answer)}, drop=["pause_requested"],
+            events=[make_event(EventType.INPUT_RECEIVED, task_id, input=answer)], status_fields=_by(caller),
         )
-        return Outcome(S.QUEUED, "Task resumed from its last checkpoint", task.checkpoint)
+        return Outcome(S.QUEUED, "Input accepted; the task continues from its last checkpoint", task.checkpoint)
 
     async def cancel(self, task_id: str, *, caller: Caller) -> Outcome:
         """Cancel now; a running node is stopped at once."""
         _require(caller, "cancel")
-        await self.store.transition(
-            scoped_id(caller.tenant, task_id), S.CANCELLED, release_lease=True,
-            drop=["pause_requested", "current_node"], action="cancel", status_fields=_by(caller),
-        )
+        await self.store.act(scoped_id(caller.tenant, task_id), Action.CANCEL,
+                             drop=["pause_requested", "current_node"], status_fields=_by(caller))
         return Outcome(S.CANCELLED, "Task cancelled")
 
     async def delete(self, task_id: str, *, caller: Caller) -> None:
         """Remove a task that is not queued or running, with its events and checkpoints."""
         _require(caller, "delete")
         task_id = scoped_id(caller.tenant, task_id)
-        await self.store.delete(task_id, DELETABLE)
+        await self.store.act(task_id, Action.DELETE)
         await self._checkpointer.adelete_thread(task_id)
 
     async def history(self, task_id: str, limit: int, *, caller: Caller) -> list[dict[str, Any]]:

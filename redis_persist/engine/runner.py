@@ -14,16 +14,14 @@ from langgraph.errors import NodeTimeoutError
 from langgraph.types import Command
 
 from redis_persist.core.errors import GraphNotFound, LeaseLost
-from redis_persist.core.status import TaskStatus
-from redis_persist.core.task import Task
+from redis_persist.core.events import EventType, make_event, task_paused
+from redis_persist.core.status import Action
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.storage_faults import StorageFaultCounter, StorageOutage, storage_fault
-from redis_persist.store.events import make_event
 from redis_persist.store.tasks import TaskStore
 
 log = logging.getLogger(__name__)
-S = TaskStatus
 STREAM_MODES = ["tasks", "custom", "checkpoints"]
 T = TypeVar("T")
 
@@ -116,8 +114,8 @@ class TaskRunner:
         try:
             loaded = self._graphs.get(task.graph_name)
         except GraphNotFound as error:
-            await self._finish(task_id, token, outage, S.FAILED, fields={"error": str(error)},
-                               events=[make_event("error", task_id, error=str(error))])
+            await self._finish(task_id, token, outage, Action.FAIL, fields={"error": str(error)},
+                               events=[make_event(EventType.ERROR, task_id, error=str(error))])
             return
         graph = loaded.graph
         total = max(len(loaded.nodes), 1)
@@ -181,18 +179,14 @@ class TaskRunner:
                         if is_pause_requested:
                             raise _Paused
         except _Paused:
-            await self._finish(
-                task_id, token, outage, S.PAUSED, drop=["pause_requested"],
-                events=[make_event("task_paused", task_id, reason="Paused by user", action_required="resume")],
-            )
+            await self._finish(task_id, token, outage, Action.SUSPEND, drop=["pause_requested"],
+                               events=[task_paused(task_id)])
         except NodeTimeoutError as error:
             log.info("node timed out", extra={**extra, "node": error.node})
             await self._finish(
-                task_id, token, outage, S.PAUSED,
+                task_id, token, outage, Action.TIME_OUT,
                 fields={"error": f"Node {error.node!r} exceeded its timeout of {error.timeout:g}s"},
-                drop=["pause_requested"],
-                events=[make_event("task_paused", task_id, reason="Node timeout", node=error.node,
-                                   action_required="resume")],
+                drop=["pause_requested"], events=[task_paused(task_id, reason="Node timeout", node=error.node)],
             )
         except LeaseLost:
             raise
@@ -205,18 +199,18 @@ class TaskRunner:
                 message = f"Node {node!r} failed: {message}"
             log.info("task failed", extra={**extra, "error": message})
             await self._finish(
-                task_id, token, outage, S.FAILED, fields={"error": message},
-                events=[make_event("error", task_id, error=message, node=node)],
+                task_id, token, outage, Action.FAIL, fields={"error": message},
+                events=[make_event(EventType.ERROR, task_id, error=message, node=node)],
             )
         else:
             if interrupts:
                 payload = interrupts[0] if len(interrupts) == 1 else interrupts
                 await self._finish(
-                    task_id, token, outage, S.WAITING_INPUT, fields={"interrupt": _to_json(payload)},
-                    events=[make_event("interrupt", task_id, interrupt=_jsonable(payload), node=current_node)],
+                    task_id, token, outage, Action.INTERRUPT, fields={"interrupt": _to_json(payload)},
+                    events=[make_event(EventType.INTERRUPT, task_id, interrupt=_jsonable(payload), node=current_node)],
                 )
             else:
-                await self._finish(task_id, token, outage, S.COMPLETED,
+                await self._finish(task_id, token, outage, Action.COMPLETE,
                                    fields={"progress": "100", "state": _to_json(values)})
 
     async def _wait_out(self, task_id: str, outage: StorageOutage, error: BaseException, operation: str) -> None:
@@ -241,7 +235,7 @@ class TaskRunner:
             try:
                 if not outage.is_reported:
                     await self._store.record(task_id, token, events=[
-                        make_event("storage_error", task_id, replica=self._replica, **outage.event_fields())])
+                        make_event(EventType.STORAGE_ERROR, task_id, replica=self._replica, **outage.event_fields())])
                     outage.reported()
                 return await write()
             except Exception as error:
@@ -266,14 +260,14 @@ class TaskRunner:
         progress = min(99.0, 100.0 * len(completed) / total)
         fields = {"checkpoint_id": checkpoint["id"], "checkpoint": ",".join(missed),
                   "completed_nodes": _to_json(completed), "progress": str(progress), "current_node": ""}
-        events = [make_event("node_completed", task_id, node=node, progress=round(progress, 2),
+        events = [make_event(EventType.NODE_COMPLETED, task_id, node=node, progress=round(progress, 2),
                              checkpoint_id=checkpoint["id"], replica=self._replica) for node in missed]
         await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
             task_id, token, fields=fields, drop=["resume_input", "interrupt"], events=events))
         return True  # a node completed after any answer to an interrupt: the answer is consumed
 
     async def _node_started(self, task_id: str, token: str, outage: StorageOutage, node: str) -> None:
-        event = make_event("node_started", task_id, node=node, replica=self._replica)
+        event = make_event(EventType.NODE_STARTED, task_id, node=node, replica=self._replica)
         await self._write(task_id, token, outage, "node_started", lambda: self._store.record(
             task_id, token, fields={"current_node": node}, events=[event]))
 
@@ -301,7 +295,7 @@ class TaskRunner:
             # The answer to an interrupt has been consumed once a node completes after it.
             drop = ["resume_input", "interrupt"]
             events = [
-                make_event("node_completed", task_id, node=node, progress=round(progress, 2),
+                make_event(EventType.NODE_COMPLETED, task_id, node=node, progress=round(progress, 2),
                            checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
@@ -323,38 +317,37 @@ class TaskRunner:
             fields["progress"] = str(overall)
             payload = {**payload, "node_progress": node_progress, "progress": round(overall, 2)}
         await self._write(task_id, token, outage, "progress", lambda: self._store.record(
-            task_id, token, fields=fields, events=[make_event("progress", task_id, node=node, **payload)]))
+            task_id, token, fields=fields, events=[make_event(EventType.PROGRESS, task_id, node=node, **payload)]))
 
     async def _finish(
         self,
         task_id: str,
         token: str,
         outage: StorageOutage,
-        target: TaskStatus,
+        action: Action,
         *,
         fields: dict[str, str] | None = None,
         drop: list[str] | None = None,
         events: list[str] | None = None,
     ) -> None:
         try:
-            await self._write(task_id, token, outage, "finish", lambda: self._store.transition(
-                task_id, target, token=token, sources={S.RUNNING},
-                fields={"current_node": "", **(fields or {})}, drop=drop or (), events=events or (),
-                release_lease=True,
+            await self._write(task_id, token, outage, "finish", lambda: self._store.act(
+                task_id, action, token=token, fields={"current_node": "", **(fields or {})}, drop=drop or (),
+                events=events or (),
             ))
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
             return
-        await self._run_ended(task_id, target)
+        await self._run_ended(task_id, action)
 
-    async def _run_ended(self, task_id: str, status: TaskStatus) -> None:
+    async def _run_ended(self, task_id: str, action: Action) -> None:
         """Tell the LangGraph run side that a run has ended (its thread may pass to the next run)."""
         if self._runs is None:
             return
         try:
             task = await self._store.get(task_id)
             if task.run_spec:
-                await self._runs.ended(task, status)
+                await self._runs.ended(task, action)
         except Exception as error:  # noqa: BLE001 - the run has ended either way; the upkeep loop hands the thread on
             log.warning("after-run step failed", extra={"task_id": task_id, "replica": self._replica,
                                                         "error": str(error)})

@@ -16,7 +16,7 @@ from langgraph.types import Command
 from redis.asyncio import Redis
 
 from redis_persist.core.auth import public_id
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
 from redis_persist.engine.saver import FENCE_KEY
@@ -156,9 +156,10 @@ class RunHooks:
         """Record one stream chunk of the run (read back by SSE, on any replica)."""
         await self._streams.append(task_id, WIRE_EVENT.get(mode, mode), lgjson.dumps(chunk))
 
-    async def ended(self, task: Task, status: TaskStatus) -> None:
-        """The run left running for good (or until a human answers): close its stream, free its thread."""
-        if status not in RUN_ENDED:
+    async def ended(self, task: Task, action: Action) -> None:
+        """The run's `action` took it out of running: if for good (or until a human answers), close its
+        stream and free its thread."""
+        if action.target not in RUN_ENDED:
             return
         await self._streams.end(task.task_id, self._stream_ttl_seconds)
         await self._threads.advance(task.thread_id)

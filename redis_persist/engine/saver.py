@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import get_checkpoint_metadata
@@ -31,10 +31,9 @@ class ReplicaAckTimeout(RedisError):
 class _Fenced:
     """Mixed into a Redis saver: its writes first check that this replica still holds the task's lease.
 
-    The fence rides in the config: `configurable[FENCE_KEY] = [lease id, token]` (a run on a shared
-    thread is fenced by its own lease, not by the thread). Without it, `token_for(thread_id)` returns the
-    token this process holds for the thread's lease, or None. A process without a worker (API only)
-    passes a function that always returns None and so writes only under a fence it was handed.
+    The fence travels with the work: `configurable[FENCE_KEY] = [lease id, token]`, put there by whoever
+    runs the graph (engine/runs.base_config; a run on a shared thread is fenced by its own lease, not by
+    the thread). A write without a fence, or under a token that is no longer the lease's, raises LeaseLost.
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
@@ -60,13 +59,11 @@ class _Fenced:
         self,
         redis_client: Redis,
         lease_client: Redis,
-        token_for: Callable[[str], str | None],
         *,
         min_replicas: int = 0,
         replica_ack_timeout_seconds: float = 5.0,
     ) -> None:
         super().__init__(redis_client=redis_client)  # type: ignore[call-arg]
-        self._token_for = token_for
         self._lease_client = lease_client  # decodes responses; the saver's own client does not
         self._min_replicas = min_replicas
         self._ack_timeout_ms = max(1, int(replica_ack_timeout_seconds * 1000))
@@ -74,12 +71,10 @@ class _Fenced:
     async def _check_lease(self, config: dict[str, Any]) -> None:
         configurable = config["configurable"]
         fence = configurable.get(FENCE_KEY)
-        if fence:
-            lease_id, token = fence
-        else:
-            lease_id = configurable["thread_id"]
-            token = self._token_for(lease_id)
-        if token is None or await self._lease_client.get(keys.lease(lease_id)) != token:
+        if not fence:
+            raise LeaseLost(configurable["thread_id"])
+        lease_id, token = fence
+        if await self._lease_client.get(keys.lease(lease_id)) != token:
             raise LeaseLost(lease_id)
 
     async def _wait_for_replicas(self, thread_id: str) -> None:

@@ -21,16 +21,16 @@ from redis.asyncio import Redis
 
 from redis_persist.core.auth import Caller, public_id, scoped_id, split_scoped_id
 from redis_persist.core.errors import Forbidden, InvalidRequest, ResourceNotFound, TaskNotFound
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
-from redis_persist.engine.control import DELETABLE, TaskControl
+from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import LoadedGraph
 from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
 from redis_persist.engine.saver import FENCE_KEY
 from redis_persist.engine.webhooks import RECHECK_MS, WebhookDeliverer, WebhookPolicy
 from redis_persist.settings import Settings
-from redis_persist.store.events import utc_now
+from redis_persist.core.events import utc_now
 from redis_persist.store.threads import BUSY, STREAM_END, RunStreamLog, ThreadStore
 from redis_persist.store.webhooks import WebhookQueue
 
@@ -190,7 +190,7 @@ class LangGraphControl:
         thread_id = scoped_id(caller.tenant, thread_id)
         for run_id in await self.threads.delete_thread(thread_id):
             try:
-                await self.tasks.store.delete(run_id, DELETABLE)
+                await self.tasks.store.act(run_id, Action.DELETE)
             except TaskNotFound:
                 pass
             await self.streams.delete(run_id)
@@ -428,7 +428,9 @@ class LangGraphControl:
     async def _forget_run(self, run_id: str) -> None:
         # Rollback removes the interrupted run; it is final already, so deleting it cannot race its runner.
         try:
-            await self.tasks.store.delete(run_id, {S.CANCELLED})
+            if await self.tasks.store.status_of(run_id) != S.CANCELLED:
+                return  # not interrupted (the thread was free): the run stays
+            await self.tasks.store.act(run_id, Action.DELETE)
         except Exception:  # noqa: BLE001 - best effort: the run stays listed as interrupted
             return
         await self.streams.delete(run_id)
@@ -491,7 +493,7 @@ class LangGraphControl:
         _require(caller, "delete")
         thread_id, run_id = self._scoped(caller, thread_id, run_id)
         await self._run_task(thread_id, run_id)
-        await self.tasks.store.delete(run_id, DELETABLE)
+        await self.tasks.store.act(run_id, Action.DELETE)
         await self.streams.delete(run_id)
 
     async def wait_until_ended(self, run_id: str, timeout: float | None = None, *, caller: Caller) -> Task:

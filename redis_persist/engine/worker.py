@@ -12,11 +12,12 @@ from redis.exceptions import RedisError
 
 from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.storage_faults import storage_fault
 from redis_persist.store import keys
+from redis_persist.store.connections import RedisConnections
 from redis_persist.store.leases import LeaseKeeper
 from redis_persist.store.queue import MessageRef, WorkQueue
 
@@ -42,9 +43,9 @@ class Worker:
     def __init__(
         self,
         redis: Redis,
+        connections: RedisConnections,
         control: TaskControl,
         runner: TaskRunner,
-        keeper: LeaseKeeper,
         replica: str,
         max_tasks: int,
         lease_ttl_seconds: float,
@@ -54,7 +55,8 @@ class Worker:
         self._control = control
         self._store = control.store
         self._runner = runner
-        self._keeper = keeper
+        # The worker owns its leases: the keeper calls back into it when one is lost, and nothing else does.
+        self._keeper = LeaseKeeper(connections, replica, lease_ttl_seconds, on_lost=self.on_lease_lost)
         self._replica = replica
         self._queue = WorkQueue(redis, consumer=f"{replica}-{uuid.uuid4().hex[:8]}",
                                 tenant_max_running=tenant_max_running)
@@ -101,9 +103,8 @@ class Worker:
             if token is None:
                 continue
             try:
-                await self._store.transition(
-                    task_id, TaskStatus.QUEUED, token=token, sources={TaskStatus.RUNNING},
-                    enqueue=True, release_lease=True, drop=["current_node"],
+                await self._store.act(
+                    task_id, Action.HAND_BACK, token=token, drop=["current_node"],
                     status_fields={"reason": f"replica {self._replica} stopped; re-queued from the last checkpoint"},
                 )
             except (LeaseLost, IllegalTransition, TaskNotFound, RedisError) as error:

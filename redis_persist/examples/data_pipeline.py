@@ -52,12 +52,6 @@ async def save(state: PipelineState) -> dict[str, Any]:
 
 
 builder = StateGraph(PipelineState)
-builder.add_node("fetch", fetch)
-builder.add_node("transform", transform)
-builder.add_node("validate", validate)
-builder.add_node("save", save)
+builder.add_sequence([fetch, transform, validate, save])
 builder.add_edge(START, "fetch")
-builder.add_edge("fetch", "transform")
-builder.add_edge("transform", "validate")
-builder.add_edge("validate", "save")
 builder.add_edge("save", END)

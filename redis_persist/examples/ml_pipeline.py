@@ -48,12 +48,6 @@ async def evaluate(state: MLState) -> dict[str, Any]:
 
 
 builder = StateGraph(MLState)
-builder.add_node("load_data", load_data)
-builder.add_node("preprocess", preprocess)
-builder.add_node("train", train)
-builder.add_node("evaluate", evaluate)
+builder.add_sequence([load_data, preprocess, train, evaluate])
 builder.add_edge(START, "load_data")
-builder.add_edge("load_data", "preprocess")
-builder.add_edge("preprocess", "train")
-builder.add_edge("train", "evaluate")
 builder.add_edge("evaluate", END)

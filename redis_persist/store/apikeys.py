@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from redis_persist.core.auth import Role
 from redis_persist.store import keys
-from redis_persist.store.events import utc_now
+from redis_persist.core.events import utc_now
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,14 @@ def _is_resend_safe(error: Exception) -> bool:
     return not (_is_at_most_once.get() and _may_have_run(error))
 
 
+def _resend_safe_and(is_retryable: Callable[[Exception], bool] | None) -> Callable[[Exception], bool]:
+    """redis-py's own retry test, narrowed to errors after which a re-send is safe."""
+    def retryable(error: Exception) -> bool:
+        return _is_resend_safe(error) and (is_retryable is None or is_retryable(error))
+
+    return retryable
+
+
 class _SyncRetry(SyncRetry):
     """Exponential backoff on connection errors, but not on a refused password."""
 
@@ -83,10 +91,7 @@ class _SyncRetry(SyncRetry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
-        def retryable(error: Exception) -> bool:
-            return _is_resend_safe(error) and (is_retryable is None or is_retryable(error))
-
-        return super().call_with_retry(do, fail, retryable, with_failure_count)
+        return super().call_with_retry(do, fail, _resend_safe_and(is_retryable), with_failure_count)
 
 
 class _AsyncRetry(AsyncRetry):
@@ -99,10 +104,7 @@ class _AsyncRetry(AsyncRetry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
-        def retryable(error: Exception) -> bool:
-            return _is_resend_safe(error) and (is_retryable is None or is_retryable(error))
-
-        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+        return await super().call_with_retry(do, fail, _resend_safe_and(is_retryable), with_failure_count)
 
 
 class _BlockingSentinelPool(AsyncSentinelConnectionPool, BlockingConnectionPool):

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from redis_persist.core.auth import public_id
 from redis_persist.store import keys
-
-
-def utc_now() -> str:
-    """Current time as ISO 8601 UTC with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def make_event(event_type: str, task_id: str, **fields: Any) -> str:
-    """One event as the JSON string stored in the stream (its id is the stream entry id).
-
-    Events carry the task_id the client knows, not the tenant-scoped store id.
-    """
-    return json.dumps({"type": event_type, "task_id": public_id(task_id), "ts": utc_now(), **fields}, default=str)
 
 
 def _decode(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:

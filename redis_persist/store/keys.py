@@ -16,7 +16,6 @@ SEQUENCE = PREFIX + "seq"  # counter giving each task its creation sequence
 QUEUE = PREFIX + "queue"  # stream of task ids to run
 QUEUE_GROUP = "workers"
 CONTROL_CHANNEL = PREFIX + "control"  # pub/sub: task ids whose control flags changed
-REPLICA = PREFIX + "replica:"  # heartbeat per live replica
 REPLICATION_PROBE = PREFIX + "replication-probe"  # written before WAIT so WAIT covers a checkpoint's writes
 TENANTS = PREFIX + "tenants"  # set of tenants that have (had) a work queue of their own
 INDEX_TENANT = PREFIX + "idx:tenant:"  # zset per tenant: its task ids -> creation sequence
@@ -94,3 +93,13 @@ def run_stream(run_id: str) -> str:
 
 def webhook(run_id: str) -> str:
     return WEBHOOK + run_id
+
+
+# The names the Lua scripts build keys from (the table `K` of store/lua/prelude.lua): `K.task .. id` is task(id).
+LUA_NAMES = {
+    "task": TASK, "events": EVENTS, "lease": LEASE, "all": INDEX_ALL, "status": INDEX_STATUS,
+    "graph": INDEX_GRAPH, "tenant": INDEX_TENANT, "running": RUNNING_TENANT, "expiry": EXPIRY,
+    "seq": SEQUENCE, "queue": QUEUE, "tenants": TENANTS, "control": CONTROL_CHANNEL,
+    "thread": THREAD, "thread_runs": THREAD_RUNS, "thread_pending": THREAD_PENDING, "threads": INDEX_THREADS,
+    "threads_pending": THREADS_WITH_PENDING, "webhooks": WEBHOOKS_DUE, "webhook": WEBHOOK,
+}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-from redis_persist.store import keys, scripts
+from redis_persist.store import scripts
 from redis_persist.store.connections import RedisConnections
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,6 @@ class LeaseKeeper:
                 if now - renewed_at > self._ttl:
                     self._lose(task_id, token)
             return
-        self._beat()
         now = time.monotonic()
         for (task_id, (token, _)), outcome in zip(snapshot.items(), outcomes, strict=True):
             if outcome == LEASE_HELD:
@@ -107,14 +106,6 @@ class LeaseKeeper:
                 self._release(task_id, token)
             else:
                 self._lose(task_id, token)
-
-    def _beat(self) -> None:
-        # After the renewal and apart from it: under `noeviction` OOM this SET is refused while the
-        # renewal (GET + PEXPIRE) still works, and the leases must not lapse for want of a heartbeat.
-        try:
-            self._client.set(keys.REPLICA + self._replica, str(time.time()), px=self.ttl_ms)
-        except redis.RedisError as error:
-            log.info("replica heartbeat not written", extra={"replica": self._replica, "error": str(error)})
 
     def _release(self, task_id: str, token: str) -> None:
         # The task left running under this lease (the runner's status change released it) just before

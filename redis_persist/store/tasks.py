@@ -12,22 +12,13 @@ from redis.commands.core import AsyncScript
 
 from redis_persist.core.auth import DEFAULT_TENANT, public_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
-from redis_persist.core.status import TaskStatus, allowed_sources
+from redis_persist.core.events import status_event, task_paused, utc_now
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.store import keys, scripts
 from redis_persist.store.connections import sent_at_most_once
-from redis_persist.store.events import make_event, utc_now
 
 S = TaskStatus
-
-
-def _csv(statuses: Iterable[TaskStatus]) -> str:
-    return ",".join(sorted(s.value for s in statuses))
-
-
-def _status_event(task_id: str, status: TaskStatus, **fields: Any) -> str:
-    return make_event("status", task_id, status=status.value, **fields)
-
 
 async def _at_most_once(script: AsyncScript, args: list[Any]) -> Any:
     # Run twice, a claim would skip its own task, a move answer 'illegal' to itself, a record append its
@@ -44,11 +35,9 @@ class TaskStore:
         self._maxlen = events_max_per_task
         self._finished_ttl_ms = int(finished_ttl_seconds * 1000)
         self._create = redis.register_script(scripts.CREATE)
-        self._transition = redis.register_script(scripts.TRANSITION)
+        self._act = redis.register_script(scripts.ACT)
         self._claim = redis.register_script(scripts.CLAIM)
         self._record = redis.register_script(scripts.RECORD)
-        self._request_pause = redis.register_script(scripts.REQUEST_PAUSE)
-        self._requeue_orphan = redis.register_script(scripts.REQUEUE_ORPHAN)
         self._delete = redis.register_script(scripts.DELETE)
 
     async def create(
@@ -71,7 +60,7 @@ class TaskStore:
             "created_at": now,
             "updated_at": now,
         }
-        events = [_status_event(task_id, S.QUEUED)]
+        events = [status_event(task_id, S.QUEUED)]
         outcome, _ = await self._create(
             args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name, tenant]
         )
@@ -130,45 +119,45 @@ class TaskStore:
         has_more = bool(await self._redis.zrevrangebyscore(index, f"({last_seq}", "-inf", start=0, num=1))
         return found, str(last_seq) if has_more else None
 
-    async def transition(
+    async def act(
         self,
         task_id: str,
-        target: TaskStatus,
+        action: Action,
         *,
-        token: str = "",
+        token: str | None = None,
         fields: Mapping[str, str] | None = None,
         drop: Iterable[str] = (),
         events: Iterable[str] = (),
-        sources: Iterable[TaskStatus] | None = None,
-        enqueue: bool = False,
-        release_lease: bool = False,
-        action: str | None = None,
+        request_events: Iterable[str] = (),
         status_fields: Mapping[str, Any] | None = None,
-    ) -> TaskStatus:
-        """Move the task to `target` if the table allows it from its current status; returns that status.
+    ) -> TaskStatus | None:
+        """Apply `action` if core.status.MOVES allows it from the task's current status; returns the status now.
 
-        `sources` may narrow the table's legal sources (never widen them). With `token`,
-        the move only happens while the caller still holds the task's lease.
+        The move writes the status event (with `status_fields`), `fields`, `events` and drops `drop`, in one
+        atomic step. With `token`, only while the caller still holds the task's lease. An action that keeps
+        the status (pause while running) is recorded as a request, with `request_events`. DELETE removes the
+        task (returns None). Raises TaskNotFound, LeaseLost or IllegalTransition.
         """
-        legal = allowed_sources(target)
-        chosen = legal if sources is None else legal & frozenset(sources)
+        target = action.target
+        if target is None:
+            await self._remove(task_id)
+            return None
         expire_at = ""
         if target.is_final and self._finished_ttl_ms:
             expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms)
-        all_events = [_status_event(task_id, target, **(status_fields or {})), *events]
+        guard = "lease" if token is not None else "orphan" if action == Action.REQUEUE else ""
         outcome, current = await _at_most_once(
-            self._transition, [
+            self._act, [
                 task_id,
-                target.value,
-                _csv(chosen),
-                token,
+                action.value,
+                guard,
+                token or "",
                 json.dumps(dict(fields or {})),
                 json.dumps(list(drop)),
-                json.dumps(all_events),
+                json.dumps([status_event(task_id, target, **(status_fields or {})), *events]),
+                json.dumps(list(request_events)),
                 self._maxlen,
                 utc_now(),
-                "1" if enqueue else "0",
-                "1" if release_lease else "0",
                 expire_at,
             ]
         )
@@ -177,11 +166,15 @@ class TaskStore:
         if outcome == "lease_lost":
             raise LeaseLost(task_id)
         if outcome == "illegal":
-            raise IllegalTransition(current, target.value, action)
-        return TaskStatus(current)
+            raise IllegalTransition(current, target.value, action.value)
+        return TaskStatus(current) if outcome == "requested" else target
 
     async def claim(self, task_id: str, replica: str, lease_ttl_ms: int) -> str | None:
-        """Move a queued task to running under a new lease; returns its fencing token, or None."""
+        """Action.CLAIM: a queued task runs under a new lease; returns its fencing token, or None.
+
+        A task whose pause was requested before it was handed out (it was re-queued meanwhile) takes
+        Action.PAUSE instead and None is returned.
+        """
         outcome, token = await _at_most_once(
             self._claim, [
                 task_id,
@@ -189,11 +182,8 @@ class TaskStore:
                 lease_ttl_ms,
                 utc_now(),
                 self._maxlen,
-                json.dumps([_status_event(task_id, S.RUNNING, owner=replica)]),
-                json.dumps([
-                    _status_event(task_id, S.PAUSED),
-                    make_event("task_paused", task_id, reason="Paused by user", action_required="resume"),
-                ]),
+                json.dumps([status_event(task_id, S.RUNNING, owner=replica)]),
+                json.dumps([status_event(task_id, S.PAUSED), task_paused(task_id)]),
             ]
         )
         return token if outcome == "ok" else None
@@ -225,28 +215,6 @@ class TaskStore:
             raise LeaseLost(task_id)
         return reply[1] == "1"
 
-    async def request_pause(self, task_id: str, by: str | None = None) -> TaskStatus:
-        """Pause a queued task now, or flag a running one to pause at its next node boundary.
-
-        Returns the status the task is in after the call. `by`: the key id that asked, for the events.
-        """
-        deferred = {S.RUNNING}
-        at_once = allowed_sources(S.PAUSED) - deferred
-        who = {"by": by} if by else {}
-        events = [
-            _status_event(task_id, S.PAUSED, **who),
-            make_event("task_paused", task_id, reason="Paused by user", action_required="resume", **who),
-        ]
-        outcome, current = await _at_most_once(
-            self._request_pause, [task_id, _csv(at_once), _csv(deferred), utc_now(), self._maxlen, json.dumps(events),
-                                  json.dumps([make_event("pause_requested", task_id, **who)] if by else [])]
-        )
-        if outcome == "missing":
-            raise TaskNotFound(task_id)
-        if outcome == "illegal":
-            raise IllegalTransition(current, S.PAUSED.value, "pause")
-        return S.PAUSED if outcome == "paused" else S(current)
-
     async def status_of(self, task_id: str) -> TaskStatus | None:
         """The task's status, or None if it does not exist."""
         raw = await self._redis.hget(keys.task(task_id), "status")
@@ -268,19 +236,23 @@ class TaskStore:
         return await self._redis.zrange(keys.status_index(S.RUNNING.value), 0, -1)
 
     async def requeue_if_orphaned(self, task_id: str) -> bool:
-        """Hand a running task out again if its lease has expired (its replica is gone)."""
-        events = [_status_event(task_id, S.QUEUED, reason="replica lost; re-queued from the last checkpoint")]
-        return bool(await self._requeue_orphan(args=[task_id, utc_now(), self._maxlen, json.dumps(events)]))
+        """Action.REQUEUE: hand a running task out again if its lease has expired (its replica is gone)."""
+        try:
+            await self.act(task_id, Action.REQUEUE, drop=["current_node"],
+                           status_fields={"reason": "replica lost; re-queued from the last checkpoint"})
+        except (TaskNotFound, IllegalTransition):
+            return False
+        return True
 
     async def due_for_removal(self, limit: int) -> list[str]:
         """Finished tasks whose retention time has passed."""
         now_ms = int(time.time() * 1000)
         return await self._redis.zrangebyscore(keys.EXPIRY, "-inf", now_ms, start=0, num=limit)
 
-    async def delete(self, task_id: str, deletable: Iterable[TaskStatus]) -> None:
-        """Remove the task record, its events and index entries if its status is deletable."""
-        outcome, current = await _at_most_once(self._delete, [task_id, _csv(deletable)])
+    async def _remove(self, task_id: str) -> None:
+        """Action.DELETE: remove the task record, its events and index entries."""
+        outcome, current = await _at_most_once(self._delete, [task_id])
         if outcome == "missing":
             raise TaskNotFound(task_id)
         if outcome == "illegal":
-            raise IllegalTransition(current, "deleted", "delete")
+            raise IllegalTransition(current, "deleted", Action.DELETE.value)

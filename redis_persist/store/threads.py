@@ -13,7 +13,7 @@ from redis_persist.core.auth import public_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, ResourceNotFound, TaskConflict
 from redis_persist.core.status import TaskStatus
 from redis_persist.store import keys, thread_scripts
-from redis_persist.store.events import make_event, utc_now
+from redis_persist.core.events import status_event, utc_now
 
 S = TaskStatus
 # A thread is held by its active run while that run may still write to it.
@@ -94,8 +94,8 @@ class ThreadStore:
         """
         now = utc_now()
         expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms) if self._finished_ttl_ms else ""
-        events = [make_event("status", run_id, status=S.QUEUED.value, thread_id=public_id(thread_id))]
-        cancel_events = [make_event("status", "", status=S.CANCELLED.value,
+        events = [status_event(run_id, S.QUEUED, thread_id=public_id(thread_id))]
+        cancel_events = [status_event("", S.CANCELLED,
                                     reason=f"interrupted by run {public_id(run_id)} ({strategy})")]
         fields = {"task_id": run_id, "graph_name": graph_name, "thread_id": thread_id, "progress": "0",
                   "attempts": "0", "completed_nodes": "[]", "created_at": now, "updated_at": now, **task_fields}

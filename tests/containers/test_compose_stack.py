@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from redis_persist.core.status import SETTLED_STATUSES
 from tests.containers.compose import ComposeStack
 from tests.support import free_port, node_runs, read_events, wait_until
 from tests.support_cluster import DATA_PIPELINE_NODES, execute, get_task, rerun_completed_nodes
@@ -60,7 +61,7 @@ def _wait_all_completed(stack: ComposeStack, task_ids: list[str], timeout: float
 
         def all_final() -> bool:
             latest.update({task_id: get_task(http, task_id) for task_id in task_ids})
-            return all(task["status"] in {"completed", "failed", "cancelled"} for task in latest.values())
+            return all(task["status"] in SETTLED_STATUSES for task in latest.values())
 
         try:
             wait_until(all_final, timeout, "every task final", interval=0.5)

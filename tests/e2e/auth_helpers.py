@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -97,14 +96,3 @@ def redis_dump(url: str) -> str:
     finally:
         client.close()
     return "\n".join(parts)
-
-
-def sse_events(base_url: str, task_id: str, headers: dict[str, str], timeout: float = 30) -> list[dict[str, Any]]:
-    """Every event of a finished task, through SSE."""
-    events = []
-    with httpx.stream("GET", f"{base_url}/api/tasks/{task_id}/events", headers=headers, timeout=timeout) as response:
-        assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                events.append(json.loads(line[6:]))
-    return events

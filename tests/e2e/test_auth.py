@@ -20,10 +20,9 @@ from tests.e2e.auth_helpers import (
     app_routes,
     make_key,
     redis_dump,
-    sse_events,
 )
 from tests.e2e.helpers import GRAPHS_ENV
-from tests.support import REPO, ServiceProcess, wait_until
+from tests.support import REPO, ServiceProcess, read_events, wait_until
 
 OPEN = {("GET", "/health"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/static/app.js"), ("GET", "/openapi.json"),
         ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("HEAD", "/health"),
@@ -132,7 +131,7 @@ def test_tenants_cannot_see_or_touch_each_others_tasks(secured, tmp_path) -> Non
         assert bobs["message"] == "Task queued"
         wait_until(lambda: _get(secured, bob, "shared-id")["status"] == "completed", 30, "bob's task to finish")
         assert [t["task_id"] for t in client.get("/api/tasks").json()["tasks"]] == ["shared-id"]
-        assert all(e["task_id"] == "shared-id" for e in sse_events(secured.url, "shared-id", bob.headers))
+        assert all(e["task_id"] == "shared-id" for e in read_events(secured.url, "shared-id", headers=bob.headers))
 
     # Nothing of alice's changed.
     for task_id, was in before.items():
@@ -155,7 +154,7 @@ def test_tenants_cannot_see_or_touch_each_others_tasks(secured, tmp_path) -> Non
     # Control actions name the key that did them.
     cancel = httpx.post(f"{secured.url}/api/tasks/shared-id/cancel", headers=alice.headers)
     assert cancel.status_code == 202, cancel.text
-    events = sse_events(secured.url, "shared-id", alice.headers)
+    events = read_events(secured.url, "shared-id", headers=alice.headers)
     cancelled = [e for e in events if e["type"] == "status" and e["status"] == "cancelled"]
     assert cancelled and cancelled[-1]["by"] == alice.id
     gate.touch()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
 from tests.support import read_events, wait_until
+from tests.support_cluster import rerun_completed_nodes
 
 NODES = ["one", "two", "three", "four"]
 
@@ -24,18 +25,6 @@ def _children(parent_pid: int) -> dict[str, int]:
             if entry.startswith(b"SERVICE_NAME="):
                 found[entry.split(b"=", 1)[1].decode()] = int(pid)
     return found
-
-
-def _completed_node_ran_again(events: list[dict]) -> list[str]:
-    """Nodes that started again after they had completed."""
-    completed: set[str] = set()
-    again = []
-    for event in events:
-        if event["type"] == "node_completed":
-            completed.add(event["node"])
-        elif event["type"] == "node_started" and event["node"] in completed:
-            again.append(event["node"])
-    return again
 
 
 def test_two_processes_share_the_tasks_and_a_killed_one_is_a_failover(start_service, tmp_path) -> None:
@@ -62,7 +51,7 @@ def test_two_processes_share_the_tasks_and_a_killed_one_is_a_failover(start_serv
     for task_id, final in done.items():
         assert final["status"] == "completed" and final["completed_nodes"] == NODES, final
         events = read_events(service.url, task_id)
-        assert _completed_node_ran_again(events) == [], (task_id, events)
+        assert rerun_completed_nodes(events) == [], (task_id, events)
         counts = runs(ids[task_id])
         # Only the node in flight at the kill may run twice; every other node ran exactly once.
         assert sum(counts.values()) <= len(NODES) + 1 and all(counts[node] >= 1 for node in NODES), counts

@@ -7,7 +7,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from redis_persist.core.errors import LeaseLost
 from redis_persist.engine.graphs import compile_graph
-from redis_persist.engine.saver import fenced_saver
+from redis_persist.engine.saver import FENCE_KEY, fenced_saver
 from redis_persist.examples.data_pipeline import builder
 from redis_persist.store import keys
 
@@ -24,17 +24,16 @@ async def clients(clean_redis):
 @pytest.mark.parametrize("history", ["all", "latest"])
 async def test_writes_need_the_current_lease_token(clients, history) -> None:
     saver_client, lease_client = clients
-    held: dict[str, str] = {}
-    saver = fenced_saver(history, saver_client, lease_client, held.get)
+    saver = fenced_saver(history, saver_client, lease_client)
     await saver.asetup()
     graph = compile_graph(builder, saver, node_timeout_seconds=None)
     config = {"configurable": {"thread_id": "fenced"}}
 
-    with pytest.raises(LeaseLost):  # this process holds no lease for the thread
+    with pytest.raises(LeaseLost):  # no fence travels with the work
         await graph.ainvoke({"step_seconds": 0}, config)
     assert await saver.aget_tuple(config) is None
 
-    held["fenced"] = "replica-a:1"
+    config["configurable"][FENCE_KEY] = ["fenced", "replica-a:1"]
     await lease_client.set(keys.lease("fenced"), "replica-b:2")  # someone else took the task over
     with pytest.raises(LeaseLost):
         await graph.ainvoke({"step_seconds": 0}, config)

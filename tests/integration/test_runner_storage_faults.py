@@ -72,23 +72,21 @@ def _chain(runs: Counter[str], raising: str | None = None) -> StateGraph:
 async def setup(clean_redis):
     redis = Redis.from_url(clean_redis, decode_responses=True)
     saver_client = Redis(connection_pool=BlockingConnectionPool.from_url(clean_redis, timeout=None))
-    held: dict[str, str] = {}
-    saver = FaultySaver(saver_client, redis, held.get)
+    saver = FaultySaver(saver_client, redis)
     await saver.asetup()
     store = TaskStore(redis, events_max_per_task=1000)
-    yield redis, saver, store, held
+    yield redis, saver, store
     await saver_client.aclose()
     await redis.aclose()
 
 
 async def _run(setup, builder: StateGraph):  # type: ignore[no-untyped-def]
     """Create, claim and run task t1 on `builder`; returns (task hash, events, storage fault counter)."""
-    redis, saver, store, held = setup
+    redis, saver, store = setup
     graphs = GraphRegistry({"chain": LoadedGraph("chain", compile_graph(builder, saver, None), NODES, [])})
     faults = StorageFaultCounter()
     await store.create("t1", "chain", {}, request_hash="h")
     token = await store.claim("t1", "r1", lease_ttl_ms=30_000)
-    held["t1"] = token
     await TaskRunner(store, graphs, "r1", faults).run("t1", token)
     return await redis.hgetall(keys.task("t1")), await EventLog(redis).read("t1"), faults
 

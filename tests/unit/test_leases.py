@@ -7,7 +7,7 @@ import logging
 import pytest
 import redis
 
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.store import keys, scripts
 from redis_persist.store.connections import RedisConnections
 from redis_persist.store.leases import LEASE_HELD, LEASE_LOST, LEASE_RELEASED, LeaseKeeper
@@ -31,7 +31,7 @@ async def _running(store: TaskStore, task_id: str, replica: str = "r1") -> str:
 
 async def test_renewal_says_held_released_or_lost(store, redis_client) -> None:
     tokens = {task_id: await _running(store, task_id) for task_id in ("held", "ended", "expired", "orphaned", "taken")}
-    await store.transition("ended", S.COMPLETED, token=tokens["ended"], release_lease=True)
+    await store.act("ended", Action.COMPLETE, token=tokens["ended"])
     await redis_client.delete(keys.lease("expired"))  # not renewed in time; still `running`
     await redis_client.delete(keys.lease("orphaned"))
     assert await store.requeue_if_orphaned("orphaned")  # another replica's sweep re-queued it
@@ -66,7 +66,7 @@ async def test_a_task_that_ended_just_before_renewal_is_not_reported_as_a_lost_l
 ) -> None:
     token = await _running(store, "t1")
     keeper.hold("t1", token)
-    await store.transition("t1", S.COMPLETED, token=token, release_lease=True)  # the worker has not dropped it yet
+    await store.act("t1", Action.COMPLETE, token=token)  # the worker has not dropped it yet
     with caplog.at_level(logging.DEBUG, logger="redis_persist.store.leases"):
         keeper._renew_all()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -104,8 +104,8 @@ async def test_leases_are_renewed_while_redis_is_out_of_memory(store, keeper, re
 @pytest.mark.parametrize("redis_client", ["real"], indirect=True)
 async def test_a_task_claimed_here_again_keeps_its_new_lease(store, keeper, redis_client) -> None:
     old = await _running(store, "t1")
-    await store.transition("t1", S.PAUSED, token=old, release_lease=True)
-    await store.transition("t1", S.QUEUED, enqueue=True)  # resumed...
+    await store.act("t1", Action.SUSPEND, token=old)
+    await store.act("t1", Action.RESUME)  # resumed...
     new = await store.claim("t1", "r1", lease_ttl_ms=TTL_MS)  # ...and claimed by this replica again
     keeper.hold("t1", new)
     renew = redis_client.register_script(scripts.RENEW_LEASES)

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskConflict, TaskNotFound
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.store import keys
-from redis_persist.store.events import EventLog, make_event
+from redis_persist.core.events import make_event
+from redis_persist.store.events import EventLog
 from redis_persist.store.queue import WorkQueue
 from redis_persist.store.tasks import TaskStore
 
@@ -55,7 +56,7 @@ async def test_writes_with_a_stale_token_are_refused(store, redis_client) -> Non
     with pytest.raises(LeaseLost):
         await store.record("t1", token, fields={"current_node": "b"})
     with pytest.raises(LeaseLost):
-        await store.transition("t1", S.COMPLETED, token=token, release_lease=True)
+        await store.act("t1", Action.COMPLETE, token=token)
     assert (await store.get("t1")).current_node == "a"
     assert await store.requeue_if_orphaned("t1")
     new_token = await store.claim("t1", "r2", lease_ttl_ms=5000)
@@ -76,33 +77,31 @@ async def test_illegal_transitions_change_nothing(store, redis_client) -> None:
     await _create(store)
     before = await redis_client.hgetall(keys.task("t1"))
     events_before = await redis_client.xlen(keys.events("t1"))
-    for target in (S.COMPLETED, S.FAILED, S.WAITING_INPUT):
+    for action in (Action.COMPLETE, Action.FAIL, Action.INTERRUPT, Action.RESUME, Action.ANSWER, Action.DELETE):
         with pytest.raises(IllegalTransition):
-            await store.transition("t1", target)
-    with pytest.raises(IllegalTransition):
-        await store.transition("t1", S.QUEUED, sources={S.PAUSED, S.FAILED})
+            await store.act("t1", action)
     assert await redis_client.hgetall(keys.task("t1")) == before
     assert await redis_client.xlen(keys.events("t1")) == events_before
     with pytest.raises(TaskNotFound):
-        await store.transition("ghost", S.CANCELLED)
+        await store.act("ghost", Action.CANCEL)
 
 
 async def test_pause_is_immediate_when_queued_and_deferred_when_running(store) -> None:
     await _create(store, "q")
-    assert await store.request_pause("q") == S.PAUSED
+    assert await store.act("q", Action.PAUSE) == S.PAUSED
     await _create(store, "r")
     token = await store.claim("r", "r1", 5000)
     assert await store.record("r", token) is False
-    assert await store.request_pause("r") == S.RUNNING
+    assert await store.act("r", Action.PAUSE) == S.RUNNING
     assert await store.record("r", token) is True  # the runner learns of it with its next write
     with pytest.raises(IllegalTransition):
-        await store.request_pause("q")
+        await store.act("q", Action.PAUSE)
 
 
 async def test_a_pause_requested_before_the_claim_pauses_instead_of_running(store) -> None:
     await _create(store)
     await store.claim("t1", "r1", 5000)
-    await store.request_pause("t1")
+    await store.act("t1", Action.PAUSE)
     await store._redis.delete(keys.lease("t1"))
     assert await store.requeue_if_orphaned("t1")
     assert await store.claim("t1", "r2", 5000) is None
@@ -118,8 +117,8 @@ async def test_list_pages_newest_first_and_skips_deleted(store) -> None:
     assert [t.task_id for t in second] == ["t3", "t2", "t1"]
     third, cursor = await store.list(None, None, 3, cursor)
     assert [t.task_id for t in third] == ["t0"] and cursor is None
-    await store.transition("t3", S.CANCELLED)
-    await store.delete("t3", {S.CANCELLED})
+    await store.act("t3", Action.CANCEL)
+    await store.act("t3", Action.DELETE)
     only_a, _ = await store.list(S.QUEUED, "a", 10, None)
     assert [t.task_id for t in only_a] == ["t5", "t1"]
 
@@ -128,7 +127,7 @@ async def test_delete_refuses_running_tasks(store) -> None:
     await _create(store)
     await store.claim("t1", "r1", 5000)
     with pytest.raises(IllegalTransition):
-        await store.delete("t1", {S.COMPLETED, S.CANCELLED})
+        await store.act("t1", Action.DELETE)
 
 
 async def test_events_are_ordered_capped_and_replayable(redis_client) -> None:

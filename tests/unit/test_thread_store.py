@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from redis_persist.core.errors import IllegalTransition, ResourceNotFound
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import Action, TaskStatus
 from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
 from redis_persist.store.threads import ThreadStore
@@ -37,7 +37,7 @@ async def test_runs_on_a_free_thread_start_and_a_busy_thread_queues_or_rejects(r
     assert await _queued(redis_client) == ["r1"]
     assert await threads.advance("t1") is None  # r1 still holds the thread
     await tasks.claim("r1", "replica", 10_000)
-    await tasks.transition("r1", S.COMPLETED)
+    await tasks.act("r1", Action.COMPLETE)
     assert await threads.advance("t1") == "r3"
     assert await _queued(redis_client) == ["r1", "r3"]
     assert await threads.threads_with_pending_runs() == []
@@ -62,10 +62,10 @@ async def test_a_thread_with_an_active_or_waiting_run_cannot_be_deleted(redis_cl
     await _run(threads, "r2", thread="t3")  # pending behind r1
     with pytest.raises(IllegalTransition):
         await threads.delete_thread("t3")
-    await tasks.transition("r1", S.CANCELLED)
+    await tasks.act("r1", Action.CANCEL)
     with pytest.raises(IllegalTransition):
         await threads.delete_thread("t3")  # r2 still waits for the thread
-    await tasks.transition("r2", S.CANCELLED)
+    await tasks.act("r2", Action.CANCEL)
     assert sorted(await threads.delete_thread("t3")) == ["r1", "r2"]
     with pytest.raises(ResourceNotFound):
         await threads.get_thread("t3")
