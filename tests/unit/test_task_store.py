@@ -66,6 +66,17 @@ async def test_writes_with_a_stale_token_are_refused(store, redis_client) -> Non
     assert (await store.get("t1")).status == S.RUNNING
 
 
+async def test_hand_back_needs_the_lease_releases_it_and_queues_the_task_again(store, redis_client) -> None:
+    await _create(store)
+    token = await store.claim("t1", "r1", lease_ttl_ms=5000)
+    with pytest.raises(LeaseLost):
+        await store.act("t1", Action.HAND_BACK, token="r9:9")
+    assert await store.act("t1", Action.HAND_BACK, token=token, drop=["current_node"]) == S.QUEUED
+    assert await redis_client.get(keys.lease("t1")) is None
+    assert [f["task_id"] for _, f in await redis_client.xrange(keys.QUEUE)] == ["t1", "t1"]
+    assert await store.claim("t1", "r2", lease_ttl_ms=5000) == "r2:2"
+
+
 async def test_requeue_leaves_tasks_with_a_live_lease_alone(store) -> None:
     await _create(store)
     await store.claim("t1", "r1", lease_ttl_ms=5000)
