@@ -57,6 +57,8 @@ class TaskView(BaseModel):
     updated_at: str
     completed_nodes: list[str]
     pause_requested: bool
+    allowed_actions: list[str] = Field(description="What the task accepts now, a subset of pause, resume, answer, "
+                                                   "cancel, delete in that order")
     tenant: str | None = Field(default=None, description="The task's tenant; shown to admins only")
 
 

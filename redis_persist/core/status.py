@@ -39,6 +39,23 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 
 
+# DELETE /api/tasks/{id} removes a task that no worker is about to run or running.
+DELETABLE = frozenset(S) - {S.QUEUED, S.RUNNING}
+
+
+def allowed_actions(status: TaskStatus, pause_requested: bool) -> list[str]:
+    """The controls a client may use on a task now, in the order pause, resume, answer, cancel, delete."""
+    may = {
+        "pause": status in TRANSITIONS[S.PAUSED] and not pause_requested,
+        # Into queued from a rest state: paused/failed by resume, waiting_input by answer (not hand-back).
+        "resume": status in TRANSITIONS[S.QUEUED] - {S.RUNNING, S.WAITING_INPUT},
+        "answer": status == S.WAITING_INPUT,
+        "cancel": status in TRANSITIONS[S.CANCELLED],
+        "delete": status in DELETABLE,
+    }
+    return [action for action, is_allowed in may.items() if is_allowed]
+
+
 def allowed_sources(target: TaskStatus) -> frozenset[TaskStatus]:
     """Statuses from which `target` may be entered."""
     return TRANSITIONS[target]

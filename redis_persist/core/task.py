@@ -7,7 +7,7 @@ from typing import Any
 
 from redis_persist.core.payload import decode_stored
 from redis_persist.core.auth import DEFAULT_TENANT, public_id
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import TaskStatus, allowed_actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,7 @@ class Task:
             "updated_at": self.updated_at,
             "completed_nodes": self.completed_nodes,
             "pause_requested": self.is_pause_requested,
+            "allowed_actions": allowed_actions(self.status, self.is_pause_requested),
             "thread_id": public_id(self.thread_id),
         }
         if with_tenant:

@@ -13,7 +13,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from redis_persist.core.auth import Caller, scoped_id
 from redis_persist.core.errors import Forbidden, IllegalTransition, InvalidRequest
 from redis_persist.core.payload import check_user_json
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import DELETABLE, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.store.events import EventLog, make_event
@@ -21,7 +21,6 @@ from redis_persist.store.tasks import TaskStore
 
 S = TaskStatus
 NO_INPUT = object()  # resume called without an "input" key (None is a valid answer)
-DELETABLE = frozenset(S) - {S.QUEUED, S.RUNNING}
 
 
 def _require(caller: Caller, action: str) -> None:
