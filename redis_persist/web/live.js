@@ -167,6 +167,7 @@ export class LiveConnection {
     let polls = 0;
     this.handlers.onPoll();
     this.pollTimer = setInterval(() => {
+      if (this.handlers.isSettled()) { this.stop('closed'); return; }
       this.handlers.onPoll();
       polls += 1;
       if (polls % POLLS_BETWEEN_RETRIES === 0 && !this.socket && !this.stream) {

@@ -2,7 +2,7 @@
  * stream drives it. Events that change what the task accepts (a new status, a pause request) make it ask
  * the server once for `allowed_actions`, which alone decides the action buttons. */
 
-import { taskPath } from '../api.js';
+import { describeError, taskPath } from '../api.js';
 import { $, clampProgress, fullTime, h, setBadge, setMessage, setProgress, show, toJson } from '../dom.js';
 import { LiveConnection } from '../live.js';
 import { isFinal } from '../status.js';
@@ -263,7 +263,9 @@ export class TaskView {
     const request = reply.request && typeof reply.request === 'object' ? reply.request.type : reply.request;
     this.setBusy(false);
     if (reply.ok === false) {
-      this.showControlFailure(request, reply.error || reply.detail || 'rejected by the server');
+      // The reply carries the REST error body: `detail` says what went wrong, `error` is its code.
+      this.showControlFailure(request, describeError(reply.code ?? 'reply', 'rejected by the server',
+        { detail: reply.detail ?? reply.error }));
       return;
     }
     if (request === 'input') this.el.answer.value = '';
