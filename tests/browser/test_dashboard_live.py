@@ -122,7 +122,7 @@ def test_task_page_runs_on_events_alone(page: Page, shoot) -> None:
 
     page.route(TASK_GET, first_only)
     start_task(page, "data_pipeline", {"step_seconds": 0.5})
-    assert len(answered) == 1
+    wait_for(page, lambda: answered, "the page's first GET of the task")
 
     expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "done")
     expect_status(page, "completed")
@@ -133,6 +133,7 @@ def test_task_page_runs_on_events_alone(page: Page, shoot) -> None:
     # What the task accepts now is unknown without the server's answer: nothing is offered.
     expect_controls(page, pause=False, resume=False, cancel=False, delete=False)
     shoot(page, "events-only")
+    assert len(answered) == 1
     assert len(held) <= 1, "the page asked again while its first question was unanswered"
     for route in held:
         route.abort()
