@@ -56,6 +56,9 @@ export class TaskModel {
       case 'status':
         if (!event.status) break;
         task.status = event.status;
+        // Pause, resume and cancel clear a pause request; where the server kept it, the refetch this
+        // status change causes says so.
+        task.pause_requested = false;
         if (event.status !== 'running' && event.status !== 'waiting_input') task.current_node = null;
         if (event.status === 'completed') task.progress = 100;
         if (event.status === 'queued') task.error = null;  // resume clears the last error
