@@ -106,6 +106,16 @@ def test_controls_follow_allowed_actions_not_the_status(page: Page, shoot) -> No
     expect_status(page, "completed")
     expect_controls(page, pause=False, resume=False, cancel=False, delete=False)
 
+    # The server's own answer again: delete is offered, and (once confirmed) removes the task.
+    served["allowed_actions"] = None
+    page.goto("/#/")
+    page.goto(f"/#/tasks/{task_id}")
+    expect_controls(page, pause=False, resume=False, cancel=False, delete=True)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("delete-button").click()
+    expect(page.get_by_test_id("list-view")).to_be_visible()
+    wait_until(lambda: page.request.get(f"/api/tasks/{task_id}").status == 404, 10, "the task to be deleted")
+
 
 def test_task_page_runs_on_events_alone(page: Page, shoot) -> None:
     """Only the first GET of the task is answered; status, nodes, progress and log still follow the run."""

@@ -3,55 +3,34 @@
  * the server once for `allowed_actions`, which alone decides the action buttons. */
 
 import { describeError, taskPath } from '../api.js';
-import { $, clampProgress, fullTime, h, setBadge, setMessage, setProgress, show, toJson } from '../dom.js';
+import { $, setMessage, toJson } from '../dom.js';
 import { LiveConnection } from '../live.js';
 import { isFinal } from '../status.js';
 import { TaskModel } from '../task-model.js';
 import { EventLog } from './event-log.js';
+import { TaskRenderer } from './task-render.js';
 
 const CONTROL_REPLY_TIMEOUT_MS = 5000;
 const SYNC_DELAY_MS = 50;        // a move comes as a burst of events: ask the server once per burst
 const FETCH_RETRY_MS = 3000;
-
-const CONNECTION_LABELS = {
-  idle: '',
-  connecting: 'Connecting…',
-  connected: 'Live',
-  reconnecting: 'Reconnecting…',
-  polling: 'Polling (no live stream)',
-  closed: 'Stream closed',
-};
-const TRANSPORT_NAMES = { ws: 'WebSocket', sse: 'Server-Sent Events' };
 
 export class TaskView {
   constructor(session, api, graphs) {
     this.session = session;
     this.api = api;
     this.graphs = graphs;
-    this.el = {
+    this.page = new TaskRenderer();
+    this.el = {  // what the user types and clicks; the renderer draws the rest
       title: $('task-title'),
-      status: $('task-status'),
-      connection: $('connection-state'),
       loadError: $('task-load-error'),
-      progress: $('progress-bar'),
-      progressText: $('progress-text'),
-      nodes: $('node-list'),
       pause: $('pause-button'),
       resume: $('resume-button'),
       cancel: $('cancel-button'),
       remove: $('delete-button'),
       controlError: $('control-error'),
-      errorPanel: $('task-error-panel'),
-      error: $('task-error'),
-      answerPanel: $('answer-panel'),
       answerForm: $('answer-form'),
-      payload: $('interrupt-payload'),
-      question: $('interrupt-question'),
       answer: $('answer-input'),
-      answerButton: $('answer-button'),
       answerError: $('answer-error'),
-      meta: $('task-meta'),
-      state: $('task-state'),
       statePanel: $('task-state').closest('details'),
     };
     this.log = new EventLog($('event-log'), $('event-count'));
@@ -114,7 +93,7 @@ export class TaskView {
       onNotice: (text) => setMessage(this.el.controlError, text),
       onOpen: ({ isReconnect }) => { if (isReconnect) this.fetchSnapshot(); },  // catch up on what events do not carry
       onDisconnect: () => this.failPendingControl('Connection lost before the server answered.'),
-      onState: (state, detail) => this.showConnection(state, detail),
+      onState: (state, detail) => this.page.showConnection(state, detail),
       onGone: () => this.markGone(),
       onPoll: () => this.fetchSnapshot(),
       isSettled: () => this.isGone || isFinal(this.model.allowedActions),
@@ -294,17 +273,6 @@ export class TaskView {
 
   // ---- rendering
 
-  showConnection(state, { transport, delayMs } = {}) {
-    const node = this.el.connection;
-    node.dataset.state = state;
-    node.dataset.transport = transport || '';
-    let label = CONNECTION_LABELS[state] ?? state;
-    if (state === 'reconnecting' && delayMs) label = `Reconnecting in ${Math.max(1, Math.round(delayMs / 1000))}s…`;
-    node.textContent = label;
-    node.title = state === 'connected' ? `Receiving live events over ${TRANSPORT_NAMES[transport] || transport}` : label;
-    node.hidden = state === 'idle';
-  }
-
   /** Render at the next frame: a burst of events (a replayed history) costs one render. */
   scheduleRender() {
     if (this.renderFrame) return;
@@ -312,83 +280,7 @@ export class TaskView {
   }
 
   render() {
-    const task = this.model.task;
-    const status = task ? task.status : null;
-    setBadge(this.el.status, this.isGone ? 'unknown' : status);
-
-    const progress = task ? clampProgress(task.progress) : 0;
-    setProgress(this.el.progress, progress);
-    this.el.progressText.textContent = `${progress}%`;
-    this.el.progress.dataset.status = status || '';
-
-    this.renderNodes(task);
-
-    this.el.pause.disabled = !this.may('pause');
-    this.el.resume.disabled = !this.may('resume');
-    this.el.cancel.disabled = !this.may('cancel');
-    this.el.remove.disabled = !this.may('delete');
-    this.el.answerButton.disabled = !this.may('answer');
-
-    const isWaiting = status === 'waiting_input';
-    show(this.el.answerPanel, isWaiting);
-    if (isWaiting) {
-      const payload = task.interrupt === undefined || task.interrupt === null ? '(no payload)' : toJson(task.interrupt);
-      if (this.el.payload.textContent !== payload) this.el.payload.textContent = payload;
-      const question = task.interrupt && typeof task.interrupt === 'object' ? task.interrupt.question : null;
-      setMessage(this.el.question, typeof question === 'string' ? question : '');
-    }
-
-    const hasError = Boolean(task && task.error) && status !== 'completed';
-    show(this.el.errorPanel, hasError);
-    this.el.error.textContent = hasError ? String(task.error) : '';
-
-    this.renderMeta(task);
-    const stateText = task ? toJson(task.state ?? null) : '';
-    if (this.el.state.textContent !== stateText) this.el.state.textContent = stateText;
-  }
-
-  renderNodes(task) {
-    const names = task ? this.graphs.nodeNames(task.graph_name) : [];
-    for (const node of (task && task.completed_nodes) || []) if (!names.includes(node)) names.push(node);
-    const list = this.el.nodes;
-    if (list.dataset.names !== names.join('\n')) {
-      list.dataset.names = names.join('\n');
-      list.replaceChildren(...names.map((name) => h('li', { class: 'node', 'data-testid': `node-${name}`, dataset: { node: name } },
-        h('span', { class: 'node-icon', 'aria-hidden': 'true' }),
-        h('span', { class: 'node-name' }, name),
-        h('span', { class: 'node-state' }))));
-    }
-    const isWaiting = Boolean(task) && task.status === 'waiting_input';
-    const activeNode = task && (task.current_node || (isWaiting ? this.model.waitingNode : null));
-    for (const item of list.children) {
-      const name = item.dataset.node;
-      let state = 'pending';
-      if (this.model.completedNodes.has(name)) state = 'done';
-      else if (activeNode === name) state = 'running';
-      item.dataset.state = state;
-      item.classList.toggle('is-waiting', state === 'running' && isWaiting);
-      let label = state;
-      if (state === 'running' && isWaiting) label = 'waiting for input';
-      else if (state === 'running' && task.status !== 'running') label = task.status;
-      item.lastElementChild.textContent = label;
-      item.title = `${name}: ${label}`;
-    }
-  }
-
-  renderMeta(task) {
-    const rows = task ? [
-      ['Graph', task.graph_name],
-      ['Current node', task.current_node || '—'],
-      ['Last checkpoint', task.checkpoint ? `${task.checkpoint}${task.checkpoint_id ? ` (${task.checkpoint_id})` : ''}` : '—'],
-      ['Attempts', task.attempts ?? '—'],
-      ['Owner', task.owner || '—'],
-      ['Served by', task.node || '—'],
-      ['Created', fullTime(task.created_at)],
-      ['Updated', fullTime(task.updated_at)],
-    ] : [];
-    const key = JSON.stringify(rows);
-    if (this.el.meta.dataset.key === key) return;
-    this.el.meta.dataset.key = key;
-    this.el.meta.replaceChildren(...rows.flatMap(([label, value]) => [h('dt', {}, label), h('dd', {}, String(value))]));
+    const nodeNames = this.model.task ? this.graphs.nodeNames(this.model.task.graph_name) : [];
+    this.page.render(this.model, { isGone: this.isGone, may: (action) => this.may(action), nodeNames });
   }
 }
