@@ -2,78 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections import Counter
-from urllib.parse import unquote
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.dashboard_helpers import (
+    DATA_PIPELINE_NODES,
+    RECORD_CONNECTION_STATES_JS,
+    RECORD_PROGRESS_JS,
+    event_ids,
+    expect_controls,
+    expect_status,
+    node_completed_counts,
+    start_task,
+    task_count,
+)
 from tests.support import TEST_GRAPHS_DIR
-
-DATA_PIPELINE_NODES = ["fetch", "transform", "validate", "save"]
-
-# Records every aria-valuenow the task view's progress bar takes, to check it only moves forward.
-RECORD_PROGRESS_JS = """() => {
-  const bar = document.querySelector('[data-testid="progress-bar"]');
-  window.__progressSeen = [Number(bar.getAttribute('aria-valuenow'))];
-  new MutationObserver(() => window.__progressSeen.push(Number(bar.getAttribute('aria-valuenow'))))
-    .observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
-}"""
-
-# Records every state the connection indicator passes through (installed before the page loads).
-RECORD_CONNECTION_STATES_JS = """
-window.__connectionStates = [];
-document.addEventListener('DOMContentLoaded', () => {
-  const node = document.querySelector('[data-testid="connection-state"]');
-  new MutationObserver(() => window.__connectionStates.push(node.dataset.state))
-    .observe(node, { attributes: true, attributeFilter: ['data-state'] });
-});
-"""
-
-
-def start_task(page: Page, graph: str, initial_state: dict) -> str:
-    """Start a task through the form; returns its id once the task view is open."""
-    page.goto("/")
-    select = page.get_by_test_id("graph-select")
-    expect(select.locator(f'option[value="{graph}"]')).to_have_count(1)
-    select.select_option(graph)
-    page.get_by_test_id("initial-state").fill(json.dumps(initial_state))
-    page.get_by_test_id("start-button").click()
-    page.wait_for_url(re.compile(r".*#/tasks/[^/]+$"))
-    task_id = unquote(page.url.rsplit("#/tasks/", 1)[1])
-    expect(page.get_by_test_id("task-id")).to_have_text(task_id)
-    return task_id
-
-
-def expect_status(page: Page, status: str) -> None:
-    expect(page.get_by_test_id("task-status")).to_have_text(status)
-
-
-def expect_controls(page: Page, *, pause: bool, resume: bool, cancel: bool) -> None:
-    for name, enabled in (("pause", pause), ("resume", resume), ("cancel", cancel)):
-        button = page.get_by_test_id(f"{name}-button")
-        if enabled:
-            expect(button).to_be_enabled()
-        else:
-            expect(button).to_be_disabled()
-
-
-def node_completed_counts(page: Page) -> Counter:
-    nodes = page.get_by_test_id("event-log").locator('[data-type="node_completed"]').evaluate_all(
-        "items => items.map(item => item.dataset.node)")
-    return Counter(nodes)
-
-
-def event_ids(page: Page) -> list[str]:
-    return page.get_by_test_id("event-log").locator("[data-event-id]").evaluate_all(
-        "items => items.map(item => item.dataset.eventId)")
-
-
-def task_count(page: Page) -> int:
-    return len(page.request.get("/api/tasks?limit=500").json()["tasks"])
-
 
 def test_form_rejects_invalid_initial_state(page: Page, shoot) -> None:
     page.goto("/")
@@ -140,7 +86,7 @@ def test_progress_advances_to_completed(page: Page, shoot) -> None:
     expect(bar).to_have_attribute("aria-valuenow", "100")
     for node in DATA_PIPELINE_NODES:
         expect(page.get_by_test_id(f"node-{node}")).to_have_attribute("data-state", "done")
-    expect_controls(page, pause=False, resume=False, cancel=False)
+    expect_controls(page, pause=False, resume=False, cancel=False, delete=True)
     expect(page.get_by_test_id("event-log").locator('[data-type="status"]').last).to_contain_text("completed")
     assert node_completed_counts(page) == Counter(DATA_PIPELINE_NODES)
     ids = event_ids(page)
@@ -171,12 +117,12 @@ def test_pause_and_resume(page: Page, shoot) -> None:
     start_task(page, "data_pipeline", {"step_seconds": 1.5})
     expect_status(page, "running")
     expect(page.get_by_test_id("node-fetch")).to_have_attribute("data-state", "running")
-    expect_controls(page, pause=True, resume=False, cancel=True)
+    expect_controls(page, pause=True, resume=False, cancel=True, delete=False)
 
     page.get_by_test_id("pause-button").click()
     # Pause lands at the next node boundary.
     expect_status(page, "paused")
-    expect_controls(page, pause=False, resume=True, cancel=True)
+    expect_controls(page, pause=False, resume=True, cancel=True, delete=True)
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     expect(page.get_by_test_id("event-log").locator('[data-type="task_paused"]')).to_have_count(1)
     shoot(page, "paused")
@@ -203,7 +149,7 @@ def test_answer_approval_then_complete(page: Page, shoot) -> None:
     expect(page.get_by_test_id("node-validate")).to_contain_text("waiting for input")
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     # waiting_input is resumed through the answer form, not the resume button.
-    expect_controls(page, pause=False, resume=False, cancel=True)
+    expect_controls(page, pause=False, resume=False, cancel=True, delete=True, answer=True)
     shoot(page, "waiting-input")
 
     page.get_by_test_id("answer-button").click()
@@ -223,7 +169,7 @@ def test_cancel(page: Page, shoot) -> None:
     expect_status(page, "running")
     page.get_by_test_id("cancel-button").click()
     expect_status(page, "cancelled")
-    expect_controls(page, pause=False, resume=False, cancel=False)
+    expect_controls(page, pause=False, resume=False, cancel=False, delete=True)
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "pending")
     expect(page.get_by_test_id("event-log").locator('[data-type="status"]').last).to_contain_text("cancelled")
     shoot(page, "cancelled")
@@ -281,7 +227,7 @@ def test_unknown_task_shows_not_found(page: Page) -> None:
     page.goto("/#/tasks/no-such-task")
     expect(page.get_by_test_id("task-load-error")).to_contain_text("does not exist")
     expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "closed")
-    expect_controls(page, pause=False, resume=False, cancel=False)
+    expect_controls(page, pause=False, resume=False, cancel=False, delete=False)
 
 
 def test_failed_task_shows_error_and_resumes(open_page, start_service, shoot, tmp_path) -> None:
@@ -293,7 +239,7 @@ def test_failed_task_shows_error_and_resumes(open_page, start_service, shoot, tm
     expect(page.get_by_test_id("task-error")).to_contain_text("flaky node failed on its first run")
     expect(page.get_by_test_id("node-before")).to_have_attribute("data-state", "done")
     expect(page.get_by_test_id("node-flaky")).to_have_attribute("data-state", "pending")
-    expect_controls(page, pause=False, resume=True, cancel=True)
+    expect_controls(page, pause=False, resume=True, cancel=True, delete=True)
     shoot(page, "failed")
 
     page.get_by_test_id("resume-button").click()
