@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, Send
 from redis.asyncio import Redis
 
 from redis_persist.core.auth import public_id
@@ -62,6 +62,33 @@ def run_uuid(run_id: str) -> uuid.UUID | None:
         return None
 
 
+def command_of(body: dict[str, Any]) -> Command:
+    """A run's `command` as LangGraph's server maps it: goto names or {node, input} sends, update pairs as tuples."""
+    goto = body.get("goto")
+    if goto is not None and not isinstance(goto, list):
+        goto = [goto]
+    update = body.get("update")
+    if isinstance(update, list) and all(isinstance(t, list | tuple) and len(t) == 2 and isinstance(t[0], str)
+                                        for t in update):
+        update = [tuple(t) for t in update]
+    sends = [it if isinstance(it, str) else Send(it["node"], it["input"]) for it in goto] if goto else None
+    return Command(update=update, goto=sends or (), resume=body.get("resume"))
+
+
+def run_context(spec: dict[str, Any], configurable: dict[str, Any], graph: Pregel) -> dict[str, Any]:
+    """The runtime context a run gets, as LangGraph's server builds it.
+
+    The client's `context`, else its `configurable` (the pre-0.6 way to pass the same values); keys the
+    graph's context_schema does not declare are dropped, so a dataclass or TypedDict schema accepts it.
+    """
+    context = dict(spec.get("context") or configurable)
+    try:
+        properties = (graph.get_context_jsonschema() or {}).get("properties") or {}
+    except Exception:  # noqa: BLE001 - a graph without a describable schema gets the context unfiltered
+        properties = {}
+    return {k: v for k, v in context.items() if k in properties} if properties else context
+
+
 def base_config(task: Task, token: str) -> dict[str, Any]:
     """Config every run of a task gets: its thread and its fence (the lease token rides with the work)."""
     return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: [task.task_id, token]}}
@@ -104,6 +131,9 @@ class RunHooks:
         config = base_config(task, token)
         user_config = spec.get("config") or {}
         configurable = {k: v for k, v in (user_config.get("configurable") or {}).items() if not k.startswith("__")}
+        context = run_context(spec, configurable, graph)
+        if spec.get("context"):  # as LangGraph's server: the context is mirrored into configurable
+            configurable = {k: v for k, v in spec["context"].items() if not k.startswith("__")}
         config["configurable"] = {**configurable, **config["configurable"], "run_id": task.task_id,
                                   "graph_id": task.graph_name, "assistant_id": spec.get("assistant_id")}
         config["metadata"] = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
@@ -126,13 +156,12 @@ class RunHooks:
             if checkpoint_id:
                 config["configurable"]["checkpoint_id"] = checkpoint_id
             command = spec.get("command")
-            graph_input = Command(**command) if command else spec.get("input")
+            graph_input = command_of(command) if command else spec.get("input")
         kwargs: dict[str, Any] = {}
         for key in ("interrupt_before", "interrupt_after"):
             if spec.get(key):
                 kwargs[key] = spec[key]
-        if spec.get("context"):
-            kwargs["context"] = spec["context"]
+        kwargs["context"] = context
         modes = sorted({STREAM_MODES[m] for m in spec.get("stream_mode", [])})
         return graph_input, config, modes, kwargs
 

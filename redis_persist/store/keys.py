@@ -74,6 +74,8 @@ THREADS_WITH_PENDING = PREFIX + "threads-pending"  # set of threads whose pendin
 RUN_STREAM = PREFIX + "run-stream:"  # stream per run: the LangGraph stream chunks the run asked for
 WEBHOOKS_DUE = PREFIX + "webhooks"  # zset run id -> when (ms) its webhook delivery is next tried
 WEBHOOK = PREFIX + "webhook:"  # hash per pending delivery: url, body, attempts
+STATELESS_DUE = PREFIX + "stateless"  # zset stateless thread id -> when (ms) to look whether to delete it
+STATELESS_HOLD = PREFIX + "stateless-hold:"  # key per stateless thread a client is still reading (expires)
 
 
 def thread(thread_id: str) -> str:
@@ -94,3 +96,7 @@ def run_stream(run_id: str) -> str:
 
 def webhook(run_id: str) -> str:
     return WEBHOOK + run_id
+
+
+def stateless_hold(thread_id: str) -> str:
+    return STATELESS_HOLD + thread_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,7 @@ ThreadId = Annotated[str, Path(pattern=ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=ID_PATTERN)]
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 WAIT_HEARTBEAT_SECONDS = 10.0
+HOLD_REFRESH_SECONDS = 10.0  # how often a stateless run's reader renews its hold on the temporary thread
 CheckedRun = Annotated[RunCreate, Depends(checked_run)]
 
 # What each kind of route may answer, as /openapi.json declares it.
@@ -54,21 +56,29 @@ def _checked_event_id(value: str | None) -> str | None:
 
 
 def _sse(lg: LangGraphControl, caller: Caller, thread_id: str, run_id: str, after: str | None,
-         headers: dict[str, str] | None = None, only: set[str] | None = None) -> StreamingResponse:
+         headers: dict[str, str] | None = None, only: set[str] | None = None,
+         stateless_run: dict[str, Any] | None = None) -> StreamingResponse:
     async def frames() -> AsyncIterator[str]:
         # LangGraph's wire format; every frame carries its Redis id, so any replica can resume after it.
+        held_at = time.monotonic()
         async for entry_id, event, data in lg.stream(thread_id, run_id, after, caller=caller):
+            if stateless_run and time.monotonic() - held_at > HOLD_REFRESH_SECONDS:
+                held_at = time.monotonic()
+                await lg.still_reading(stateless_run, caller=caller)
             if not entry_id:
                 yield ": heartbeat\n\n"
                 continue
             if only and event != "metadata" and event not in only:
                 continue
             yield f"event: {event}\ndata: {data}\nid: {entry_id}\n\n"
+        if stateless_run:  # the whole stream went out: the temporary thread may go (on_completion=delete)
+            await lg.output_delivered(stateless_run, caller=caller)
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})})
 
 
-async def _wait(lg: LangGraphControl, caller: Caller, run: dict[str, Any]) -> StreamingResponse:
+async def _wait(lg: LangGraphControl, caller: Caller, run: dict[str, Any], stateless: bool = False,
+                ) -> StreamingResponse:
     async def body() -> AsyncIterator[str]:
         # Leading whitespace while the run goes on (JSON allows it) keeps proxies from timing out a long wait.
         waiting = asyncio.create_task(lg.wait_until_ended(run["run_id"], caller=caller))
@@ -76,10 +86,14 @@ async def _wait(lg: LangGraphControl, caller: Caller, run: dict[str, Any]) -> St
             while not waiting.done():
                 done, _ = await asyncio.wait({waiting}, timeout=WAIT_HEARTBEAT_SECONDS)
                 if not done:
+                    if stateless:
+                        await lg.still_reading(run, caller=caller)
                     yield "\n"
             yield json.dumps(await lg.run_output(waiting.result()))
         finally:
             waiting.cancel()
+        if stateless:  # the answer went out: the temporary thread may go (on_completion=delete)
+            await lg.output_delivered(run, caller=caller)
 
     return StreamingResponse(body(), media_type="application/json", headers=_locations(run, "join"))
 
@@ -115,15 +129,17 @@ async def create_stateless(body: CheckedRun, request: Request) -> JSONResponse:
              responses={**_SSE_OK, **_CREATE_ERRORS})
 async def stream_stateless(body: CheckedRun, request: Request) -> StreamingResponse:
     lg = control(request)
-    run = await lg.create_run(None, body.as_options(), caller=caller_of(request))
-    return _sse(lg, caller_of(request), run["thread_id"], run["run_id"], None, _locations(run, "stream"))
+    run = await lg.create_run(None, body.as_options(), caller=caller_of(request), reader_attached=True)
+    return _sse(lg, caller_of(request), run["thread_id"], run["run_id"], None, _locations(run, "stream"),
+                stateless_run=run)
 
 
 @router.post("/runs/wait", operation_id="create_stateless_run_wait", response_class=StreamingResponse,
              responses={**_WAIT_OK, **_CREATE_ERRORS})
 async def wait_stateless(body: CheckedRun, request: Request) -> StreamingResponse:
     lg, caller = control(request), caller_of(request)
-    return await _wait(lg, caller, await lg.create_run(None, body.as_options(), caller=caller))
+    run = await lg.create_run(None, body.as_options(), caller=caller, reader_attached=True)
+    return await _wait(lg, caller, run, stateless=True)
 
 
 @router.get("/threads/{thread_id}/runs", operation_id="list_runs", responses=_RUN_ERRORS)
