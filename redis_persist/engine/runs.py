@@ -19,6 +19,7 @@ from redis_persist.core.auth import public_id
 from redis_persist.core.status import TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
+from redis_persist.engine.message_events import MessageEvents
 from redis_persist.engine.saver import FENCE_KEY
 from redis_persist.settings import Settings
 from redis_persist.store.threads import RunStreamLog, ThreadStore
@@ -124,6 +125,8 @@ class RunHooks:
         self._streams = streams
         self._webhooks = webhooks
         self._stream_ttl_seconds = finished_ttl_seconds  # retention of finished tasks covers their streams
+        self._message_events = MessageEvents()
+        self._whole_messages: set[str] = set()  # runs that asked for "messages" (not "messages-tuple")
 
     async def plan(self, task: Task, token: str, graph: Pregel) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
         """(graph input, config, extra stream modes, astream kwargs) for a run starting or continuing."""
@@ -179,14 +182,26 @@ class RunHooks:
         return before
 
     def published_modes(self, task: Task) -> frozenset[str]:
-        return frozenset(STREAM_MODES[m] for m in task.run_spec.get("stream_mode", []))
+        """The LangGraph stream modes the run (starting on this replica now) publishes."""
+        asked = task.run_spec.get("stream_mode", [])
+        # As LangGraph's server: "messages-tuple" wins if both are asked for.
+        if "messages" in asked and "messages-tuple" not in asked:
+            self._whole_messages.add(task.task_id)
+            self._message_events.start(task.task_id)
+        return frozenset(STREAM_MODES[m] for m in asked)
 
     async def publish(self, task_id: str, mode: str, chunk: Any) -> None:
         """Record one stream chunk of the run (read back by SSE, on any replica)."""
+        if mode == "messages" and task_id in self._whole_messages:
+            for event, data in self._message_events.events(task_id, chunk):
+                await self._streams.append(task_id, event, lgjson.dumps(data))
+            return
         await self._streams.append(task_id, WIRE_EVENT.get(mode, mode), lgjson.dumps(chunk))
 
     async def ended(self, task: Task, status: TaskStatus) -> None:
         """The run left running for good (or until a human answers): close its stream, free its thread."""
+        self._whole_messages.discard(task.task_id)
+        self._message_events.forget(task.task_id)
         if status not in RUN_ENDED:
             return
         await self._streams.end(task.task_id, self._stream_ttl_seconds)

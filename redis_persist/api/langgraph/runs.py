@@ -68,7 +68,7 @@ def _sse(lg: LangGraphControl, caller: Caller, thread_id: str, run_id: str, afte
             if not entry_id:
                 yield ": heartbeat\n\n"
                 continue
-            if only and event != "metadata" and event not in only:
+            if only and event != "metadata" and event.partition("/")[0] not in only:  # messages/partial: messages
                 continue
             yield f"event: {event}\ndata: {data}\nid: {entry_id}\n\n"
         if stateless_run:  # the whole stream went out: the temporary thread may go (on_completion=delete)
