@@ -52,6 +52,7 @@ class StatelessCleanup:
     async def delivered(self, thread_id: str) -> None:
         """The client has read the run's whole output: delete the thread now if nothing else needs it."""
         if await self._stateless.is_armed(thread_id):
+            await self._stateless.release(thread_id)  # if it must stay (a webhook), the upkeep deletes it later
             await self._delete_if_done(thread_id, grace_ms=0, ignore_hold=True)
 
     async def delete_due(self) -> None:

@@ -596,13 +596,24 @@ class LangGraphControl:
         """The client has the run's whole output: a stateless run's temporary thread goes now."""
         await self._stateless.delivered(scoped_id(caller.tenant, run["thread_id"]))
 
+    async def _final_values(self, task: Task) -> Any:
+        """The run's final values as LangGraph's server sends them (messages as objects, not their text)."""
+        try:
+            raw = await self.threads.get_thread(task.thread_id)
+        except ResourceNotFound:
+            return task.state
+        if raw.get("active_run") != task.task_id:  # a later run moved the thread on: the run's own record
+            return task.state
+        snapshot = await self._snapshot(raw, None)
+        return lgjson.jsonable(snapshot.values) if snapshot is not None else task.state
+
     async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:
         """What a run's webhook receives (as LangGraph's server sends it), or None while the run goes on."""
         task = await self.tasks.store.get(run_id)
         if task.status not in RUN_ENDED:
             return None
         payload = {**run_json(task), "run_started_at": task.created_at, "run_ended_at": task.updated_at,
-                   "values": task.state}
+                   "values": await self._final_values(task)}
         if task.status == S.FAILED:
             payload["error"] = {"error": (task.error or "Error").split(":")[0], "message": task.error}
         return payload

@@ -38,6 +38,10 @@ class StatelessThreads:
         """A client still reads the run's output: keep the thread at least `hold_ms` longer."""
         await self._redis.set(keys.stateless_hold(thread_id), "1", px=hold_ms)
 
+    async def release(self, thread_id: str) -> None:
+        """The client has read everything: no hold any more."""
+        await self._redis.delete(keys.stateless_hold(thread_id))
+
     async def is_held(self, thread_id: str) -> bool:
         return bool(await self._redis.exists(keys.stateless_hold(thread_id)))
 
