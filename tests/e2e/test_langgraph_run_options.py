@@ -141,8 +141,10 @@ def test_command_resume_update_goto_and_context_reach_the_graph(lg: ServiceProce
     sent = client.runs.wait(client.threads.create()["thread_id"], "route",
                             command={"goto": {"node": "right", "input": {"note": "sent"}}})  # a Send
     assert sent["trail"] == ["start for nobody", "right for nobody (note sent)"]
+    # An update alone, as [key, value] pairs: LangGraph's server 0.16.7 fails this run (it hands LangGraph
+    # goto=None); we apply it as LangGraph itself does (README: differences from LangGraph's server).
     pairs = client.runs.wait(client.threads.create()["thread_id"], "route", command={"update": [["note", "tl"]]})
-    assert pairs["note"] == "tl"  # [key, value] pairs, as LangGraph's server maps them
+    assert pairs["note"] == "tl" and pairs["trail"] == ["start for nobody"]
 
 
 def test_context_defaults_comes_from_configurable_and_drops_unknown_keys(lg: ServiceProcess) -> None:
@@ -199,5 +201,5 @@ async def test_messages_mode_sends_the_message_so_far_and_messages_tuple_the_chu
     run = await client.runs.create(thread, "chat", input=_human("joined"), stream_mode=["messages", "values"],
                                    stream_resumable=True)
     joined = [p async for p in client.runs.join_stream(thread, run["run_id"], stream_mode="messages")]
-    assert {p.event for p in joined} == {"metadata", "messages/metadata", "messages/partial"}
+    assert {p.event for p in joined} == {"messages/metadata", "messages/partial"}  # narrowed: no metadata
     assert joined[-1].data[0]["content"] == "turn 3: you said joined"

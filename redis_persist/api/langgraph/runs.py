@@ -68,7 +68,8 @@ def _sse(lg: LangGraphControl, caller: Caller, thread_id: str, run_id: str, afte
             if not entry_id:
                 yield ": heartbeat\n\n"
                 continue
-            if only and event != "metadata" and event.partition("/")[0] not in only:  # messages/partial: messages
+            # As LangGraph's server: narrowed to some modes, the stream has no `metadata` event either.
+            if only and event.partition("/")[0] not in only:  # messages/partial belongs to "messages"
                 continue
             yield f"event: {event}\ndata: {data}\nid: {entry_id}\n\n"
         if stateless_run:  # the whole stream went out: the temporary thread may go (on_completion=delete)
