@@ -19,6 +19,7 @@ from redis_persist.api.live import SSE_EVENT_SCHEMA
 from redis_persist.api.schemas import errors
 from redis_persist.core.errors import InvalidEventId
 from redis_persist.api.langgraph.schemas import ID_PATTERN, RunCreate, StreamMode
+from redis_persist.api.langgraph.views import RunControlled, RunView, success
 from redis_persist.core.auth import Caller
 from redis_persist.engine.runs import STREAM_MODES, WIRE_EVENT
 from redis_persist.engine.threads import LangGraphControl
@@ -99,7 +100,8 @@ async def _wait(lg: LangGraphControl, caller: Caller, run: dict[str, Any], state
     return StreamingResponse(body(), media_type="application/json", headers=_locations(run, "join"))
 
 
-@router.post("/threads/{thread_id}/runs", operation_id="create_run", responses=_CREATE_ERRORS)
+@router.post("/threads/{thread_id}/runs", operation_id="create_run", response_model=None,
+             responses={**success(RunView), **_CREATE_ERRORS})
 async def create(thread_id: ThreadId, body: CheckedRun, request: Request) -> JSONResponse:
     run = await control(request).create_run(thread_id, body.as_options(), caller=caller_of(request))
     return JSONResponse(run, headers=_locations(run, "join"))
@@ -120,7 +122,8 @@ async def create_and_wait(thread_id: ThreadId, body: CheckedRun, request: Reques
     return await _wait(lg, caller, await lg.create_run(thread_id, body.as_options(), caller=caller))
 
 
-@router.post("/runs", operation_id="create_stateless_run", responses=_CREATE_ERRORS)
+@router.post("/runs", operation_id="create_stateless_run", response_model=None,
+             responses={**success(RunView), **_CREATE_ERRORS})
 async def create_stateless(body: CheckedRun, request: Request) -> JSONResponse:
     run = await control(request).create_run(None, body.as_options(), caller=caller_of(request))
     return JSONResponse(run, headers=_locations(run, "join"))
@@ -143,7 +146,8 @@ async def wait_stateless(body: CheckedRun, request: Request) -> StreamingRespons
     return await _wait(lg, caller, run, stateless=True)
 
 
-@router.get("/threads/{thread_id}/runs", operation_id="list_runs", responses=_RUN_ERRORS)
+@router.get("/threads/{thread_id}/runs", operation_id="list_runs", response_model=None,
+            responses={**success(list[RunView]), **_RUN_ERRORS})
 async def list_runs(
     thread_id: ThreadId, request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10, offset: Annotated[int, Query(ge=0)] = 0,
@@ -152,7 +156,8 @@ async def list_runs(
     return await control(request).list_runs(thread_id, limit, offset, status, caller=caller_of(request))
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}", operation_id="get_run", responses=_RUN_ERRORS)
+@router.get("/threads/{thread_id}/runs/{run_id}", operation_id="get_run", response_model=None,
+            responses={**success(RunView), **_RUN_ERRORS})
 async def get(thread_id: ThreadId, run_id: RunId, request: Request) -> dict[str, Any]:
     return await control(request).run(thread_id, run_id, caller=caller_of(request))
 
@@ -197,14 +202,16 @@ async def cancel(thread_id: ThreadId, run_id: RunId, request: Request, wait: boo
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/pause", status_code=202, operation_id="pause_run",
-             responses=errors(404, 409, 422))
+             response_model=None, responses={202: {"model": RunControlled, "description": "Pause requested"},
+                                             **errors(404, 409, 422)})
 async def pause(thread_id: ThreadId, run_id: RunId, request: Request) -> dict[str, Any]:
     """Our extension: pause at the next node boundary (continue with .../resume)."""
     return await control(request).pause_run(thread_id, run_id, caller=caller_of(request))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/resume", status_code=202, operation_id="resume_run",
-             responses=errors(404, 409, 422))
+             response_model=None, responses={202: {"model": RunControlled, "description": "Resumed"},
+                                             **errors(404, 409, 422)})
 async def resume(thread_id: ThreadId, run_id: RunId, request: Request) -> dict[str, Any]:
     """Our extension: continue a paused run from its last checkpoint."""
     return await control(request).resume_run(thread_id, run_id, caller=caller_of(request))
