@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis.asyncio import Redis
@@ -351,7 +352,7 @@ class LangGraphControl:
                 config["configurable"]["checkpoint_id"] = checkpoint_id
             try:
                 new_config = await graph.aupdate_state(config, values, as_node=as_node)
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, InvalidUpdateError) as error:  # values the graph cannot take
                 raise InvalidRequest(f"Cannot update state: {error}") from error
         finally:
             await self.threads.release_lease(lease_id, token)
