@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 RECHECK_MS = 2_000  # how often the upkeep looks at a temporary thread whose run goes on
 HOLD_MS = 60_000  # a client reading the run's output keeps the thread this long (refreshed while it reads)
 ENDED_GRACE_MS = 5_000  # the upkeep leaves a thread this long after its run ended (a reader may be attaching)
+CREATING_HOLD_MS = 10_000  # a thread armed but not (yet) stored is being created: not "deleted already"
 
 
 class StatelessCleanup:
@@ -39,7 +40,7 @@ class StatelessCleanup:
 
     async def arm(self, thread_id: str, reader_attached: bool) -> None:
         """Before the run exists: its thread goes once it has ended (held for the client of stream/wait)."""
-        await self._stateless.arm(thread_id, RECHECK_MS, HOLD_MS if reader_attached else None)
+        await self._stateless.arm(thread_id, RECHECK_MS, HOLD_MS if reader_attached else CREATING_HOLD_MS)
 
     async def disarm(self, thread_id: str) -> None:
         await self._stateless.forget(thread_id)
@@ -77,12 +78,12 @@ class StatelessCleanup:
 
     async def _must_wait_ms(self, thread_id: str, grace_ms: int, ignore_hold: bool) -> int:
         """0 when the thread may go now; else how long to wait before looking again."""
+        if not ignore_hold and await self._stateless.is_held(thread_id):
+            return RECHECK_MS
         try:
             raw = await self._threads.get_thread(thread_id)
         except ResourceNotFound:
             return 0
-        if not ignore_hold and await self._stateless.is_held(thread_id):
-            return RECHECK_MS
         run_ids = await self._threads.run_ids(thread_id, 100, 0)
         for run_id in run_ids:
             if await self._webhooks.is_pending(run_id):

@@ -23,12 +23,12 @@ class StatelessThreads:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def arm(self, thread_id: str, first_check_in_ms: int, hold_ms: int | None) -> None:
-        """Record that the thread goes once its run has ended; `hold_ms`: a client will read the run's output."""
+    async def arm(self, thread_id: str, first_check_in_ms: int, hold_ms: int) -> None:
+        """Record that the thread goes once its run has ended, not before `hold_ms` (the run is being created,
+        or a client will read its output)."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.zadd(keys.STATELESS_DUE, {thread_id: _now_ms() + first_check_in_ms})
-        if hold_ms:
-            pipe.set(keys.stateless_hold(thread_id), "1", px=hold_ms)
+        pipe.set(keys.stateless_hold(thread_id), "1", px=hold_ms)
         await pipe.execute()
 
     async def is_armed(self, thread_id: str) -> bool:
