@@ -117,7 +117,8 @@ async def test_another_tenant_gets_404_for_every_thread_and_run_and_the_same_thr
     assert _contents((await b.threads.get_state("shared"))["values"]) == _contents(bobs)
     assert [t["metadata"]["owner"] for t in await b.threads.search(metadata={"owner": "bob"})] == ["bob"]
     assert {t["thread_id"] for t in await a.threads.search(limit=100)} == {"shared", "alice-busy"}
-    assert len(await b.threads.search(limit=100)) == 2  # "shared" and the stateless run's thread
+    # Only "shared": the stateless run's temporary thread went with the run (on_completion=delete).
+    assert [t["thread_id"] for t in await b.threads.search(limit=100)] == ["shared"]
 
     # Alice's runs were untouched by all of bob's attempts; she still controls them.
     assert (await a.runs.get("alice-busy", long_run["run_id"]))["status"] == "running"
