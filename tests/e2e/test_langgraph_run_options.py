@@ -6,7 +6,10 @@ answered to the same calls (bench/langgraph_shapes.py repeats the comparison aga
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -90,10 +93,7 @@ async def test_a_stateless_background_run_keeps_its_thread_until_it_has_ended(lg
     assert _no_threads_or_tasks(lg.url)
 
 
-async def _await_true(predicate, timeout: float, message: str) -> None:
-    import asyncio
-    import time
-
+async def _await_true(predicate: Callable[[], Awaitable[bool]], timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await predicate():
