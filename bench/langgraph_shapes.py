@@ -1,6 +1,8 @@
 """Compare the answers of two LangGraph Server API servers (ours and `langgraph dev`) to the same calls.
 
-Both must serve tests/graphs/lg_api.json's graphs (chat, review, slow). Prints, per call, the status
+Both must serve tests/graphs/lg_api.json's graphs (chat, review, slow, route): for the peer, a directory
+with tests/graphs/lg_graphs.py and a langgraph.json naming the same graphs, then `langgraph dev` there as
+../shared/bench-peer/peer.sh starts it. Prints, per call, the status
 codes, the JSON key sets and the SSE event sequences where they differ; values that differ by nature
 (ids, times) are not compared.
 Usage: python bench/langgraph_shapes.py OURS_URL PEER_URL
@@ -72,6 +74,41 @@ def scenario(url: str) -> dict[str, Any]:
         record("runs.stateless.wait", http.post("/runs/wait", json={"assistant_id": "slow",
                                                                       "input": {"step_seconds": 0}}))
         record("threads.delete", http.delete(f"/threads/{review}"))
+
+        # on_completion: does a stateless run's thread outlive the run? (values: the thread count after)
+        def threads_now() -> int:
+            return len(http.post("/threads/search", json={"limit": 1000}).json())
+
+        chat = {"assistant_id": "chat", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+        for on_completion in (None, "keep"):
+            for route in ("/runs/wait", "/runs/stream"):
+                before = threads_now()
+                body = chat if on_completion is None else {**chat, "on_completion": on_completion}
+                status = http.post(route, json=body).status_code
+                out[f"on_completion.{on_completion}{route}"] = (status, threads_now() - before)
+
+        # command and context: the values themselves, as the graph computed them
+        def values(name: str, thread: str, body: dict[str, Any]) -> None:
+            answer = http.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "route", **body})
+            data = answer.json()
+            out[name] = (answer.status_code, {k: v for k, v in data.items() if k != "__interrupt__"}
+                         if isinstance(data, dict) else data)
+
+        route = http.post("/threads", json={}).json()["thread_id"]
+        values("context", route, {"input": {"note": "n1"}, "context": {"user": "ada"}})
+        values("command.resume_goto_update", route, {
+            "command": {"resume": "go", "goto": "right", "update": {"note": "n2"}}, "context": {"user": "bob"}})
+        values("command.goto_send", http.post("/threads", json={}).json()["thread_id"],
+               {"command": {"goto": {"node": "right", "input": {"note": "sent"}}}})
+        values("context.from_configurable", http.post("/threads", json={}).json()["thread_id"],
+               {"input": {}, "config": {"configurable": {"user": "cfg"}}})
+        values("context.default", http.post("/threads", json={}).json()["thread_id"], {"input": {}})
+
+        # stream_mode messages vs messages-tuple: the event sequence
+        for mode in ("messages", "messages-tuple"):
+            thread = http.post("/threads", json={}).json()["thread_id"]
+            record(f"stream.{mode}", http.post(f"/threads/{thread}/runs/stream",
+                                               json={**chat, "stream_mode": [mode]}), stream=True)
     return out
 
 

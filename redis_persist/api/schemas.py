@@ -142,6 +142,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "Illegal move for the task's status, or same task_id with another body",
         413: "initial_state / input over REDIS_PERSIST_MAX_INITIAL_STATE_BYTES",
         422: "Malformed request: body, parameters, nesting depth, invalid Unicode, bad event id",
+        429: "Auth on, REDIS_PERSIST_RATE_LIMIT_PER_MINUTE set: over the key's rate (see Retry-After)",
         503: "Redis unavailable",
     }
     return {code: {"model": ErrorResponse, "description": described[code]} for code in codes}

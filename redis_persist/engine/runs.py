@@ -12,13 +12,14 @@ import uuid
 from typing import Any
 
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, Send
 from redis.asyncio import Redis
 
 from redis_persist.core.auth import public_id
 from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
+from redis_persist.engine.message_events import MessageEvents
 from redis_persist.engine.saver import FENCE_KEY
 from redis_persist.settings import Settings
 from redis_persist.store.threads import RunStreamLog, ThreadStore
@@ -62,6 +63,33 @@ def run_uuid(run_id: str) -> uuid.UUID | None:
         return None
 
 
+def command_of(body: dict[str, Any]) -> Command:
+    """A run's `command` as LangGraph's server maps it: goto names or {node, input} sends, update pairs as tuples."""
+    goto = body.get("goto")
+    if goto is not None and not isinstance(goto, list):
+        goto = [goto]
+    update = body.get("update")
+    if isinstance(update, list) and all(isinstance(t, list | tuple) and len(t) == 2 and isinstance(t[0], str)
+                                        for t in update):
+        update = [tuple(t) for t in update]
+    sends = [it if isinstance(it, str) else Send(it["node"], it["input"]) for it in goto] if goto else None
+    return Command(update=update, goto=sends or (), resume=body.get("resume"))
+
+
+def run_context(spec: dict[str, Any], configurable: dict[str, Any], graph: Pregel) -> dict[str, Any]:
+    """The runtime context a run gets, as LangGraph's server builds it.
+
+    The client's `context`, else its `configurable` (the pre-0.6 way to pass the same values); keys the
+    graph's context_schema does not declare are dropped, so a dataclass or TypedDict schema accepts it.
+    """
+    context = dict(spec.get("context") or configurable)
+    try:
+        properties = (graph.get_context_jsonschema() or {}).get("properties") or {}
+    except Exception:  # noqa: BLE001 - a graph without a describable schema gets the context unfiltered
+        properties = {}
+    return {k: v for k, v in context.items() if k in properties} if properties else context
+
+
 def base_config(task: Task, token: str) -> dict[str, Any]:
     """Config every run of a task gets: its thread and its fence (the lease token rides with the work)."""
     return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: [task.task_id, token]}}
@@ -97,6 +125,8 @@ class RunHooks:
         self._streams = streams
         self._webhooks = webhooks
         self._stream_ttl_seconds = finished_ttl_seconds  # retention of finished tasks covers their streams
+        self._message_events = MessageEvents()
+        self._whole_messages: set[str] = set()  # runs that asked for "messages" (not "messages-tuple")
 
     async def plan(self, task: Task, token: str, graph: Pregel) -> tuple[Any, dict[str, Any], list[str], dict[str, Any]]:
         """(graph input, config, extra stream modes, astream kwargs) for a run starting or continuing."""
@@ -104,6 +134,9 @@ class RunHooks:
         config = base_config(task, token)
         user_config = spec.get("config") or {}
         configurable = {k: v for k, v in (user_config.get("configurable") or {}).items() if not k.startswith("__")}
+        context = run_context(spec, configurable, graph)
+        if spec.get("context"):  # as LangGraph's server: the context is mirrored into configurable
+            configurable = {k: v for k, v in spec["context"].items() if not k.startswith("__")}
         config["configurable"] = {**configurable, **config["configurable"], "run_id": task.task_id,
                                   "graph_id": task.graph_name, "assistant_id": spec.get("assistant_id")}
         config["metadata"] = {**(spec.get("metadata") or {}), "graph_id": task.graph_name,
@@ -126,13 +159,12 @@ class RunHooks:
             if checkpoint_id:
                 config["configurable"]["checkpoint_id"] = checkpoint_id
             command = spec.get("command")
-            graph_input = Command(**command) if command else spec.get("input")
+            graph_input = command_of(command) if command else spec.get("input")
         kwargs: dict[str, Any] = {}
         for key in ("interrupt_before", "interrupt_after"):
             if spec.get(key):
                 kwargs[key] = spec[key]
-        if spec.get("context"):
-            kwargs["context"] = spec["context"]
+        kwargs["context"] = context
         modes = sorted({STREAM_MODES[m] for m in spec.get("stream_mode", [])})
         return graph_input, config, modes, kwargs
 
@@ -150,15 +182,27 @@ class RunHooks:
         return before
 
     def published_modes(self, task: Task) -> frozenset[str]:
-        return frozenset(STREAM_MODES[m] for m in task.run_spec.get("stream_mode", []))
+        """The LangGraph stream modes the run (starting on this replica now) publishes."""
+        asked = task.run_spec.get("stream_mode", [])
+        # As LangGraph's server: "messages-tuple" wins if both are asked for.
+        if "messages" in asked and "messages-tuple" not in asked:
+            self._whole_messages.add(task.task_id)
+            self._message_events.start(task.task_id)
+        return frozenset(STREAM_MODES[m] for m in asked)
 
     async def publish(self, task_id: str, mode: str, chunk: Any) -> None:
         """Record one stream chunk of the run (read back by SSE, on any replica)."""
+        if mode == "messages" and task_id in self._whole_messages:
+            for event, data in self._message_events.events(task_id, chunk):
+                await self._streams.append(task_id, event, lgjson.dumps(data))
+            return
         await self._streams.append(task_id, WIRE_EVENT.get(mode, mode), lgjson.dumps(chunk))
 
     async def ended(self, task: Task, action: Action) -> None:
         """The run's `action` took it out of running: if for good (or until a human answers), close its
         stream and free its thread."""
+        self._whole_messages.discard(task.task_id)
+        self._message_events.forget(task.task_id)
         if action.target not in RUN_ENDED:
             return
         await self._streams.end(task.task_id, self._stream_ttl_seconds)

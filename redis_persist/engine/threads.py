@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 from redis.asyncio import Redis
@@ -28,9 +29,11 @@ from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import LoadedGraph
 from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
 from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.engine.stateless import StatelessCleanup
 from redis_persist.engine.webhooks import RECHECK_MS, WebhookDeliverer, WebhookPolicy
 from redis_persist.settings import Settings
 from redis_persist.core.events import utc_now
+from redis_persist.store.stateless import StatelessThreads
 from redis_persist.store.threads import BUSY, STREAM_END, RunStreamLog, ThreadStore
 from redis_persist.store.webhooks import WebhookQueue
 
@@ -107,10 +110,11 @@ class LangGraphControl:
         domains = [d.strip() for d in settings.webhook_allowed_domains.split(",") if d.strip()]
         return cls(tasks, ThreadStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds),
                    RunStreamLog(redis), WebhookQueue(redis),
-                   WebhookPolicy(settings.webhook_allow_loopback, domains), settings.webhook_max_attempts)
+                   WebhookPolicy(settings.webhook_allow_loopback, domains), settings.webhook_max_attempts,
+                   StatelessThreads(redis))
 
     def __init__(self, tasks: TaskControl, threads: ThreadStore, streams: RunStreamLog, webhooks: WebhookQueue,
-                 webhook_policy: WebhookPolicy, webhook_max_attempts: int) -> None:
+                 webhook_policy: WebhookPolicy, webhook_max_attempts: int, stateless: StatelessThreads) -> None:
         self.tasks = tasks
         self.threads = threads
         self.streams = streams
@@ -119,6 +123,7 @@ class LangGraphControl:
         self._deliverer = WebhookDeliverer(webhooks, webhook_policy, webhook_max_attempts, self.webhook_payload)
         self._graphs = tasks.graphs
         self._checkpointer = tasks._checkpointer  # noqa: SLF001 - the same saver, shared on purpose
+        self._stateless = StatelessCleanup(threads, tasks.store, webhooks, stateless, self._delete_stored_thread)
 
     # ---- assistants -------------------------------------------------------------------------------------
 
@@ -187,7 +192,9 @@ class LangGraphControl:
     async def delete_thread(self, thread_id: str, *, caller: Caller) -> None:
         """Remove a thread with its runs and checkpoints; 409 while a run holds it."""
         _require(caller, "delete")
-        thread_id = scoped_id(caller.tenant, thread_id)
+        await self._delete_stored_thread(scoped_id(caller.tenant, thread_id))
+
+    async def _delete_stored_thread(self, thread_id: str) -> None:
         for run_id in await self.threads.delete_thread(thread_id):
             try:
                 await self.tasks.store.act(run_id, Action.DELETE)
@@ -346,7 +353,7 @@ class LangGraphControl:
                 config["configurable"]["checkpoint_id"] = checkpoint_id
             try:
                 new_config = await graph.aupdate_state(config, values, as_node=as_node)
-            except (ValueError, KeyError, TypeError) as error:
+            except (ValueError, KeyError, TypeError, InvalidUpdateError) as error:  # values the graph cannot take
                 raise InvalidRequest(f"Cannot update state: {error}") from error
         finally:
             await self.threads.release_lease(lease_id, token)
@@ -357,11 +364,14 @@ class LangGraphControl:
 
     # ---- runs -------------------------------------------------------------------------------------------
 
-    async def create_run(self, thread_id: str | None, body: dict[str, Any], *, caller: Caller) -> dict[str, Any]:
+    async def create_run(self, thread_id: str | None, body: dict[str, Any], *, caller: Caller,
+                         reader_attached: bool = False) -> dict[str, Any]:
         """Create a run (a task of the caller's tenant on the thread) under its multitask strategy.
 
-        `thread_id` None: stateless (a new thread). The run's task and thread carry the tenant, so its
-        work goes through the tenant's fair queue and counts against the tenant's running cap.
+        `thread_id` None: stateless (a new thread, deleted after the run unless `on_completion=keep`;
+        `reader_attached`: the caller streams or waits for the output, so the thread stays until it has it).
+        The run's task and thread carry the tenant, so its work goes through the tenant's fair queue and
+        counts against the tenant's running cap.
         """
         _require(caller, "execute")
         try:
@@ -379,6 +389,9 @@ class LangGraphControl:
         strategy = body.get("multitask_strategy") or "enqueue"
         if body.get("input") is not None and body.get("command") is not None:
             raise InvalidRequest("Pass either input or command, not both")
+        if (body.get("config") or {}).get("configurable") and body.get("context"):
+            raise InvalidRequest("Cannot specify both configurable and context. Prefer setting context alone "
+                                 "(as LangGraph's server, which answers 400 where we answer 422)")
         checkpoint_id = body.get("checkpoint_id") or (body.get("checkpoint") or {}).get("checkpoint_id")
         webhook = body.get("webhook")
         if webhook:
@@ -386,6 +399,7 @@ class LangGraphControl:
         if strategy == "rollback":
             self._checkpointer.require_history("multitask_strategy=rollback")
         if_not_exists = body.get("if_not_exists") or "reject"
+        temporary = thread_id is None and body.get("on_completion") != "keep"
         if thread_id is None:
             thread_id, if_not_exists = str(uuid.uuid4()), "create"
         thread_id = scoped_id(caller.tenant, thread_id)
@@ -414,12 +428,16 @@ class LangGraphControl:
         if webhook:
             # Armed before the run exists: a replica dying right after the run ends cannot lose it.
             await self._webhooks.arm(run_id, webhook, RECHECK_MS)
+        if temporary:  # likewise: its deletion cannot be lost, nor happen before the run has ended
+            await self._stateless.arm(thread_id, reader_attached)
         try:
             _outcome, previous = await self.threads.create_run(
                 run_id, thread_id, loaded.name, strategy, if_not_exists, task_fields, thread_fields)
         except Exception:
             await self.streams.delete(run_id)
             await self._webhooks.done(run_id)
+            if temporary:
+                await self._stateless.disarm(thread_id)
             raise
         if strategy == "rollback" and previous:
             await self._forget_run(previous)
@@ -578,13 +596,32 @@ class LangGraphControl:
         outcome = await self.tasks.resume(run_id, caller=caller)
         return {"message": outcome.message, "status": outcome.status.value}
 
+    async def still_reading(self, run: dict[str, Any], *, caller: Caller) -> None:
+        """The client of a stateless stream/wait still reads its output: its temporary thread stays."""
+        await self._stateless.still_reading(scoped_id(caller.tenant, run["thread_id"]))
+
+    async def output_delivered(self, run: dict[str, Any], *, caller: Caller) -> None:
+        """The client has the run's whole output: a stateless run's temporary thread goes now."""
+        await self._stateless.delivered(scoped_id(caller.tenant, run["thread_id"]))
+
+    async def _final_values(self, task: Task) -> Any:
+        """The run's final values as LangGraph's server sends them (messages as objects, not their text)."""
+        try:
+            raw = await self.threads.get_thread(task.thread_id)
+        except ResourceNotFound:
+            return task.state
+        if raw.get("active_run") != task.task_id:  # a later run moved the thread on: the run's own record
+            return task.state
+        snapshot = await self._snapshot(raw, None)
+        return lgjson.jsonable(snapshot.values) if snapshot is not None else task.state
+
     async def webhook_payload(self, run_id: str) -> dict[str, Any] | None:
         """What a run's webhook receives (as LangGraph's server sends it), or None while the run goes on."""
         task = await self.tasks.store.get(run_id)
         if task.status not in RUN_ENDED:
             return None
         payload = {**run_json(task), "run_started_at": task.created_at, "run_ended_at": task.updated_at,
-                   "values": task.state}
+                   "values": await self._final_values(task)}
         if task.status == S.FAILED:
             payload["error"] = {"error": (task.error or "Error").split(":")[0], "message": task.error}
         return payload
@@ -593,7 +630,8 @@ class LangGraphControl:
         """Periodic upkeep on every replica until `stop` is set: pending runs of threads, webhook deliveries."""
         async with httpx.AsyncClient() as client:
             while not stop.is_set():
-                for step in (self.advance_pending, lambda: self._deliverer.deliver_due(client)):
+                for step in (self.advance_pending, lambda: self._deliverer.deliver_due(client),
+                             self._stateless.delete_due):
                     try:
                         await step()
                     except Exception as error:  # noqa: BLE001 - upkeep retries on its next round

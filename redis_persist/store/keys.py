@@ -73,6 +73,8 @@ THREADS_WITH_PENDING = PREFIX + "threads-pending"  # set of threads whose pendin
 RUN_STREAM = PREFIX + "run-stream:"  # stream per run: the LangGraph stream chunks the run asked for
 WEBHOOKS_DUE = PREFIX + "webhooks"  # zset run id -> when (ms) its webhook delivery is next tried
 WEBHOOK = PREFIX + "webhook:"  # hash per pending delivery: url, body, attempts
+STATELESS_DUE = PREFIX + "stateless"  # zset stateless thread id -> when (ms) to look whether to delete it
+STATELESS_HOLD = PREFIX + "stateless-hold:"  # key per stateless thread a client is still reading (expires)
 
 
 def thread(thread_id: str) -> str:
@@ -103,3 +105,7 @@ LUA_NAMES = {
     "thread": THREAD, "thread_runs": THREAD_RUNS, "thread_pending": THREAD_PENDING, "threads": INDEX_THREADS,
     "threads_pending": THREADS_WITH_PENDING, "webhooks": WEBHOOKS_DUE, "webhook": WEBHOOK,
 }
+
+
+def stateless_hold(thread_id: str) -> str:
+    return STATELESS_HOLD + thread_id

@@ -47,6 +47,10 @@ class WebhookQueue:
         pipe.zadd(keys.WEBHOOKS_DUE, {run_id: _now_ms() + delay_ms})
         await pipe.execute()
 
+    async def is_pending(self, run_id: str) -> bool:
+        """Whether the run's webhook is still to be delivered."""
+        return bool(await self._redis.exists(keys.webhook(run_id)))
+
     async def done(self, run_id: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(keys.webhook(run_id))

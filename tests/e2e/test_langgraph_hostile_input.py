@@ -85,3 +85,17 @@ def test_a_bad_last_event_id_is_a_422_before_the_stream_starts(service) -> None:
             response = client.get(f"/threads/{thread_id}/runs/{run['run_id']}/stream", headers={"Last-Event-ID": bad})
             assert response.status_code == 422, (bad, response.text)
             assert response.json()["error"] == "invalid_request"
+
+
+def test_state_values_the_graph_cannot_take_are_a_422_that_changes_nothing(service) -> None:
+    with service.client() as client:
+        thread_id = _thread(client)
+        run = client.post(f"/threads/{thread_id}/runs/wait",
+                          json={"assistant_id": "data_pipeline", "input": {"step_seconds": 0}})
+        assert run.status_code == 200, run.text
+        before = client.get(f"/threads/{thread_id}/state").json()
+        # Found by the OpenAPI fuzzer: a list where the state schema wants an object was a 500.
+        response = client.post(f"/threads/{thread_id}/state", json={"values": [None, None]})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert client.get(f"/threads/{thread_id}/state").json()["checkpoint_id"] == before["checkpoint_id"]

@@ -117,7 +117,8 @@ async def test_another_tenant_gets_404_for_every_thread_and_run_and_the_same_thr
     assert _contents((await b.threads.get_state("shared"))["values"]) == _contents(bobs)
     assert [t["metadata"]["owner"] for t in await b.threads.search(metadata={"owner": "bob"})] == ["bob"]
     assert {t["thread_id"] for t in await a.threads.search(limit=100)} == {"shared", "alice-busy"}
-    assert len(await b.threads.search(limit=100)) == 2  # "shared" and the stateless run's thread
+    # Only "shared": the stateless run's temporary thread went with the run (on_completion=delete).
+    assert [t["thread_id"] for t in await b.threads.search(limit=100)] == ["shared"]
 
     # Alice's runs were untouched by all of bob's attempts; she still controls them.
     assert (await a.runs.get("alice-busy", long_run["run_id"]))["status"] == "running"
@@ -202,3 +203,40 @@ async def test_viewers_read_threads_and_runs_but_get_403_for_changes_and_admins_
     assert _contents(in_a.json()["values"]) == ["hi", "turn 1: you said hi"]
     in_b = httpx.get(f"{service.url}/threads/shared", params={"tenant": "tenant-b"}, headers=ADMIN, timeout=10)
     assert (in_b.json()["metadata"]["owner"], in_b.json()["values"]) == ("bob", None)
+
+
+def test_remote_graph_and_the_sdk_with_an_api_key_and_401_for_a_wrong_or_missing_key(
+    secured_lg: ServiceProcess, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langgraph.pregel.remote import RemoteGraph
+    from langgraph_sdk import get_sync_client
+    from langgraph_sdk.errors import AuthenticationError
+
+    for name in ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)  # the SDK falls back to these when api_key is None
+    service = secured_lg
+    alice = make_key(service.url, "tenant-a", "operator")
+
+    # RemoteGraph sends the key as X-Api-Key on every call it makes (create the thread, stream, get state).
+    remote = RemoteGraph("chat", url=service.url, api_key=alice.key)
+    config = {"configurable": {"thread_id": "remote-keyed"}}
+    assert remote.invoke(_human("keyed"), config)["messages"][-1]["content"] == "turn 1: you said keyed"
+    assert _contents(remote.get_state(config).values) == ["keyed", "turn 1: you said keyed"]
+    mine = get_sync_client(url=service.url, api_key=alice.key)
+    assert mine.threads.get("remote-keyed")["thread_id"] == "remote-keyed"  # in alice's tenant
+    # A stateless run with a key: its temporary thread is the tenant's, and goes after the answer.
+    assert _contents(mine.runs.wait(None, "chat", input=_human("gone")))[-1] == "turn 1: you said gone"
+    wait_until(lambda: [t["thread_id"] for t in mine.threads.search()] == ["remote-keyed"], 10,
+               "the stateless run's thread to be deleted")
+
+    wrong = RemoteGraph("chat", url=service.url, api_key="not-a-key")
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        wrong.invoke(_human("x"), {"configurable": {"thread_id": "intruder"}})
+    assert refused.value.response.status_code == 401
+    assert refused.value.response.json()["error"] == "unauthorized"
+    assert refused.value.response.headers["WWW-Authenticate"].startswith("Bearer")
+    with pytest.raises(AuthenticationError):
+        get_sync_client(url=service.url, api_key="not-a-key").threads.search()
+    missing = httpx.post(f"{service.url}/threads/search", json={}, timeout=10)
+    assert missing.status_code == 401 and "Missing API key" in missing.json()["detail"]
+    assert [t["thread_id"] for t in mine.threads.search()] == ["remote-keyed"]  # nothing made by the refused calls

@@ -1,10 +1,12 @@
 """Graphs for the LangGraph Server API tests: a chat agent on a fake chat model, a graph that asks a human,
-and a slow chain for background runs, cancels and multitask strategies. No network."""
+a slow chain for background runs, cancels and multitask strategies, and a graph with a runtime
+context for commands (update/goto/resume) and `context`. No network."""
 
 from __future__ import annotations
 
 import asyncio
 import operator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -12,6 +14,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 
@@ -89,3 +92,45 @@ for _node in ("one", "two", "three"):
 _slow.add_edge(_previous, END)
 # slow: three async nodes of step_seconds each; each run appends its nodes to `done`.
 slow = _slow
+
+
+@dataclass
+class RouteContext:
+    """Runtime context (LangGraph's `context_schema`): who runs the graph, passed per run as `context`."""
+
+    user: str = "nobody"
+
+
+class RouteState(TypedDict, total=False):
+    trail: Annotated[list[str], operator.add]
+    note: str
+    answer: str
+
+
+def _route_start(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
+    return {"trail": [f"start for {runtime.context.user}"]}
+
+
+def _route_ask(state: RouteState) -> dict[str, Any]:
+    return {"answer": interrupt({"question": "which way?", "note": state.get("note")})}
+
+
+def _route_left(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
+    return {"trail": [f"left for {runtime.context.user} (note {state.get('note')})"]}
+
+
+def _route_right(state: RouteState, runtime: Runtime[RouteContext]) -> dict[str, Any]:
+    return {"trail": [f"right for {runtime.context.user} (note {state.get('note')})"]}
+
+
+_route = StateGraph(RouteState, context_schema=RouteContext)
+for _name, _fn in (("start", _route_start), ("ask", _route_ask), ("left", _route_left), ("right", _route_right)):
+    _route.add_node(_name, _fn)
+_route.add_edge(START, "start")
+_route.add_edge("start", "ask")
+_route.add_edge("ask", "left")
+_route.add_edge("left", END)
+_route.add_edge("right", END)
+# route: start -> ask (interrupt) -> left; `right` is reached only by a Command(goto="right").
+# Every node that writes the trail names the runtime context's user, so `context` is visible in the state.
+route = _route

@@ -131,3 +131,38 @@ def test_a_dead_replica_is_skipped_and_only_its_ids_move(routed):
     for task_id in task_ids:
         if before[task_id] != victim:
             assert after[task_id] == before[task_id], f"{task_id} moved though its replica is alive"
+
+
+def _thread_calls(http: httpx.Client, thread_id: str) -> list[httpx.Response]:
+    run = f"/threads/{thread_id}/runs/run-1"
+    return [
+        http.get(f"/threads/{thread_id}"),
+        http.get(f"/threads/{thread_id}/state"),
+        http.post(f"/threads/{thread_id}/history", json={}),
+        http.post(f"/threads/{thread_id}/runs/stream", json={}),
+        http.post(f"/threads/{thread_id}/runs/wait", json={}),
+        http.get(run),
+        http.get(f"{run}/stream"),
+        http.get(f"{run}/join"),
+        http.post(f"{run}/cancel"),
+    ]
+
+
+def test_every_call_about_a_thread_reaches_the_same_replica(routed):
+    http, _ = routed
+    homes = {}
+    for i in range(12):
+        thread_id = f"thread:{i}"  # LangGraph thread ids may hold ':'
+        nodes = {_node(response) for response in _thread_calls(http, thread_id)}
+        assert len(nodes) == 1, f"{thread_id} was served by {nodes}"
+        homes[thread_id] = nodes.pop()
+    assert len(set(homes.values())) >= 2, f"12 thread ids all hashed to one replica: {homes}"
+    # A task made by /api/tasks reads as a thread of the same id: both doors hash alike.
+    assert _node(http.get("/api/tasks/thread-7")) == _node(http.get("/threads/thread-7/state"))
+
+
+def test_thread_collections_and_stateless_runs_are_spread(routed):
+    http, _ = routed
+    for path in ("/threads/search", "/runs/stream", "/runs/wait", "/threads"):
+        nodes = {_node(http.post(path, json={})) for _ in range(30)}
+        assert len(nodes) >= 2, f"{path} must not hash to one key (a thread called {path.rsplit('/', 1)[-1]!r})"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from redis_persist.api.json_io import JSONBodyRoute
 from redis_persist.api.schemas import errors
 from redis_persist.api.langgraph.schemas import AssistantSearch
+from redis_persist.api.langgraph.views import AssistantView, success
 from redis_persist.engine.threads import LangGraphControl
 
 router = APIRouter(tags=["langgraph"], route_class=JSONBodyRoute, responses=errors(503))
@@ -32,7 +33,8 @@ async def info() -> dict[str, Any]:
             "host": {"kind": "redis-persist"}}
 
 
-@router.post("/assistants/search", operation_id="search_assistants", responses=errors(422))
+@router.post("/assistants/search", operation_id="search_assistants", response_model=None,
+             responses={**success(list[AssistantView]), **errors(422)})
 async def search(body: AssistantSearch, request: Request) -> list[dict[str, Any]]:
     return control(request).search_assistants(body.graph_id, body.name, body.metadata, body.limit, body.offset)
 
@@ -42,7 +44,8 @@ async def count(body: AssistantSearch, request: Request) -> int:
     return len(control(request).search_assistants(body.graph_id, body.name, body.metadata, 10_000, 0))
 
 
-@router.get("/assistants/{assistant_id}", operation_id="get_assistant", responses=errors(404, 422))
+@router.get("/assistants/{assistant_id}", operation_id="get_assistant", response_model=None,
+            responses={**success(AssistantView), **errors(404, 422)})
 async def get(assistant_id: str, request: Request) -> dict[str, Any]:
     return control(request).assistant(assistant_id)
 
