@@ -1,0 +1,72 @@
+"""The fast tier: the FastAPI app in this process, its lifespan run by asgi-lifespan, driven through httpx's
+ASGI transport against the session's real Redis. No subprocess and no socket: for the REST/SSE contract.
+
+What needs a process stays in tests/e2e: kill -9, several replicas, nginx, signals, WebSockets, real sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from redis_persist.app import create_app
+from redis_persist.settings import Settings
+
+# As tests/conftest.py's start_service: a short lease, so nothing waits 15 s for one to expire.
+DEFAULT_ENV = {"REDIS_PERSIST_LEASE_TTL_SECONDS": "3"}
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Settings from exactly these variables, as `redis-persist serve` would read them (ours are not consulted)."""
+    prefix = Settings.model_config["env_prefix"]
+    variables = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        variables[alias or prefix + name.upper()] = alias or name
+    unknown = set(env) - set(variables)
+    if unknown:
+        raise ValueError(f"not a setting: {sorted(unknown)}")
+    # model_validate, not Settings(): the constructor would also read this process's environment.
+    return Settings.model_validate({variables[variable]: value for variable, value in env.items()})
+
+
+@dataclass
+class InProcessService:
+    """One replica's app (API + worker) running in the test's event loop, and an HTTP client for it."""
+
+    name: str
+    settings: Settings
+    app: FastAPI
+    client: httpx.AsyncClient
+
+
+StartApp = Callable[..., Awaitable[InProcessService]]
+
+
+@pytest.fixture
+async def start_app(clean_redis: str) -> AsyncIterator[StartApp]:
+    """Factory for in-process services on the emptied session Redis; each is shut down (lifespan) at teardown."""
+    async with AsyncExitStack() as stack:
+
+        async def start(env: Mapping[str, str] | None = None, name: str = "svc") -> InProcessService:
+            settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": name, **DEFAULT_ENV, **(env or {})})
+            app = create_app(settings)
+            # The worker's stop waits for running tasks to hand back: longer than asgi-lifespan's 5 s default.
+            manager = await stack.enter_async_context(LifespanManager(app, startup_timeout=30, shutdown_timeout=30))
+            client = await stack.enter_async_context(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://svc", timeout=10))
+            return InProcessService(name, settings, app, client)
+
+        yield start
+
+
+@pytest.fixture
+async def api(start_app: StartApp) -> InProcessService:
+    """One in-process service (API + worker) with the default settings."""
+    return await start_app()
