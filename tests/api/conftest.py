@@ -54,9 +54,10 @@ async def start_app(clean_redis: str) -> AsyncIterator[StartApp]:
     """Factory for in-process services on the emptied session Redis; each is shut down (lifespan) at teardown."""
     async with AsyncExitStack() as stack:
 
-        async def start(env: Mapping[str, str] | None = None, name: str = "svc") -> InProcessService:
+        async def start(env: Mapping[str, str] | None = None, name: str = "svc",
+                        run_worker: bool = True) -> InProcessService:
             settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": name, **DEFAULT_ENV, **(env or {})})
-            app = create_app(settings)
+            app = create_app(settings, run_worker=run_worker)
             # The worker's stop waits for running tasks to hand back: longer than asgi-lifespan's 5 s default.
             manager = await stack.enter_async_context(LifespanManager(app, startup_timeout=30, shutdown_timeout=30))
             client = await stack.enter_async_context(httpx.AsyncClient(
