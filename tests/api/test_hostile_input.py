@@ -1,6 +1,5 @@
 """Input that used to break things: each is now a clear 4xx JSON error that changes nothing,
-or is accepted and stays readable (issue 7, points 1-6). The WebSocket and live-stream cases are in
-tests/e2e/test_hostile_input.py."""
+or is accepted and stays readable (issue 7, points 1-6). The idle live stream is in tests/e2e/test_hostile_input.py."""
 
 from __future__ import annotations
 
@@ -9,10 +8,11 @@ import json
 import httpx
 import pytest
 import redis
+from httpx_ws import WebSocketDisconnect, aconnect_ws
 
 from redis_persist.core.payload import MAX_NESTING_DEPTH
 from redis_persist.store import keys
-from tests.api.helpers import execute, wait_status
+from tests.api.helpers import execute, task, wait_status
 
 LIMIT_BYTES = 2000
 
@@ -28,6 +28,18 @@ async def _post_raw(client: httpx.AsyncClient, path: str, raw: str | bytes) -> h
 
 def _execute_raw(state_json: str) -> str:
     return '{"graph_name": "data_pipeline", "initial_state": ' + state_json + "}"
+
+
+def _ws(api, task_id: str, after: str | None = None):
+    query = f"?after={after}" if after is not None else ""
+    return aconnect_ws(f"/ws/tasks/{task_id}{query}", api.client, max_message_size_bytes=2**24)
+
+
+async def _reply(ws) -> dict:
+    while True:
+        message = json.loads(await ws.receive_text(timeout=15))
+        if message.get("type") == "reply":
+            return message
 
 
 @pytest.fixture
@@ -129,6 +141,54 @@ async def test_cursor_and_event_ids_are_checked_before_anything_starts(api) -> N
     assert (await client.get(f"/api/tasks/{task_id}/events", params={"after": last})).text == ""
     everything = (await client.get(f"/api/tasks/{task_id}/events", params={"after": "0"})).text
     assert everything.count("data: ") == (await client.get(f"/api/tasks/{task_id}/events")).text.count("data: ") > 0
+    for bad in ["1-", "99999999999999999999999-0", "18446744073709551616"]:
+        async with _ws(api, task_id, after=bad) as ws:
+            assert json.loads(await ws.receive_text(timeout=10))["error"] == "invalid_request"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_text(timeout=10)
+        assert closed.value.code == 4422
+
+
+async def test_resume_input_has_the_limits_of_initial_state(api) -> None:
+    client = api.client
+    task_id = await execute(client, "data_pipeline", {"step_seconds": 0, "require_approval": True})
+    waiting = await wait_status(client, task_id, "waiting_input")
+    too_big = await client.post(f"/api/tasks/{task_id}/resume", json={"input": "x" * (LIMIT_BYTES + 1)})
+    assert too_big.status_code == 413 and too_big.json()["error"] == "state_too_large"
+    assert f"limit is {LIMIT_BYTES} bytes" in too_big.json()["detail"]
+    assert (await client.post(f"/api/tasks/{task_id}/resume", json={"input": _nested(MAX_NESTING_DEPTH + 1)})
+            ).json()["error"] == "invalid_payload"
+    surrogate = await _post_raw(client, f"/api/tasks/{task_id}/resume", '{"input": {"a": ["\\ud800"]}}')
+    assert surrogate.status_code == 422 and surrogate.json()["path"] == "input.a[0]"
+    assert (await _post_raw(client, f"/api/tasks/{task_id}/resume", '{"input": ' + "[" * 100_000)).status_code == 422
+    assert await task(client, task_id) == waiting
+    async with _ws(api, task_id) as ws:
+        await ws.send_text(json.dumps({"type": "input", "input": "x" * (LIMIT_BYTES + 1)}))
+        assert (await _reply(ws))["code"] == 413
+        await ws.send_text('{"type": "input", "input": "\\udfff"}')
+        reply = await _reply(ws)
+        assert reply["code"] == 422 and reply["path"] == "input"
+    assert await task(client, task_id) == waiting
+    answer = {"approved": True, "note": "\U0001f600"}
+    assert (await client.post(f"/api/tasks/{task_id}/resume", json={"input": answer})).status_code == 202
+    assert (await wait_status(client, task_id, "completed"))["state"]["approval"] == answer
+
+
+async def test_websocket_answers_binary_and_undecodable_frames_and_stays_usable(api) -> None:
+    client = api.client
+    task_id = await execute(client, "data_pipeline", {"step_seconds": 0, "require_approval": True})
+    await wait_status(client, task_id, "waiting_input")
+    async with _ws(api, task_id) as ws:
+        await ws.send_bytes(b"\x00\x01binary")
+        binary = await _reply(ws)
+        assert binary["ok"] is False and binary["code"] == 422 and "Binary" in binary["error"]
+        for bad in ("[" * 100_000, '{"type": "input", "input": ' + "9" * 5000 + "}", '{"type": "\\ud800"}'):
+            await ws.send_text(bad)
+            reply = await _reply(ws)
+            assert reply["ok"] is False and reply["code"] == 422, bad[:40]
+        await ws.send_text(json.dumps({"type": "input", "input": "approved"}))
+        assert (await _reply(ws))["ok"] is True
+    assert (await wait_status(client, task_id, "completed"))["state"]["approval"] == "approved"
 
 
 async def test_options_and_405_name_every_method_of_a_path(api) -> None:
