@@ -56,8 +56,8 @@ async def _serve(app: FastAPI, ready: asyncio.Future[httpx.AsyncClient], stop: a
     """Run the app's lifespan and a client for it until `stop`: entered and left in this one task, as anyio's
     task groups (asgi-lifespan's, httpx-ws's) require, whichever task started the service."""
     try:
-        # The worker's stop waits for its claim read (up to 1 s): longer than asgi-lifespan's 5 s default allows
-        # on a loaded machine.
+        # Shutdown waits for the worker's claim read (up to 1 s) and its hand-back of running tasks: on a loaded
+        # machine that can outlast asgi-lifespan's 5 s default.
         async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
             # httpx's ASGI transport for HTTP, plus WebSockets (httpx-ws); the client enters and closes it.
             transport = ASGIWebSocketTransport(app=manager.app, initial_receive_timeout=10)
