@@ -12,15 +12,20 @@ from redis_persist.testing import (
     FailoverReport,
     LocalCluster,
     Nginx,
+    ServiceProcess,
     TaskOutcome,
     client,
     execute,
+    free_port,
     get_task,
     nginx_binary,
+    node_runs,
+    read_events,
     render_local_nginx_conf,
     rerun_completed_nodes,
     run_failover_scenario,
     upstream_servers,
+    wait_until,
 )
 
 __all__ = [
@@ -32,15 +37,20 @@ __all__ = [
     "FailoverReport",
     "LocalCluster",
     "Nginx",
+    "ServiceProcess",
     "TaskOutcome",
     "client",
     "execute",
+    "free_port",
     "get_task",
     "nginx_binary",
+    "node_runs",
+    "read_events",
     "render_local_nginx_conf",
     "rerun_completed_nodes",
     "run_failover_scenario",
     "upstream_servers",
+    "wait_until",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
