@@ -1,6 +1,6 @@
 """Shared helpers of the benchmarks: stats, machine info, result files, SSE following, the embedded Redis.
 
-Process helpers come from tests/support.py and tests/support_cluster.py (not duplicated here).
+Process helpers come from redis_persist.testing (not duplicated here).
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from redis_persist.core.status import SETTLED_STATUSES
+from redis_persist.embedded import EmbeddedRedis
 
-from redis_persist.core.status import SETTLED_STATUSES  # noqa: E402
-from redis_persist.embedded import EmbeddedRedis  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS_DIR = REPO / "bench" / "results"
 

@@ -31,7 +31,7 @@ from _common import (
     run,
     write_result,
 )
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 GRAPH = "data_pipeline"
 

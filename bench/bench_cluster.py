@@ -1,4 +1,4 @@
-"""Through nginx to 3 replicas (tests/support_cluster.py's LocalCluster): 100 at once, 1,000 queued, a SIGKILL.
+"""Through nginx to 3 replicas (redis_persist.testing's LocalCluster): 100 at once, 1,000 queued, a SIGKILL.
 
     .venv/bin/python bench/bench_cluster.py [--lease-ttl 3] [--backlog 1000] [--failover-tasks 60]
 
@@ -46,7 +46,7 @@ from _common import (
     summary_ms,
     write_result,
 )
-from tests.support_cluster import LocalCluster, rerun_completed_nodes
+from redis_persist.testing import LocalCluster, rerun_completed_nodes
 
 GRAPH = "data_pipeline"
 MAX_TASKS = 100

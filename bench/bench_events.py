@@ -34,7 +34,7 @@ from _common import (
     summary_ms,
     write_result,
 )
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 
 async def watch(ws_url: str, task_id: str) -> tuple[float, list[tuple[float, dict]]]:

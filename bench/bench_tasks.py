@@ -35,7 +35,7 @@ from _common import (
     summary_ms,
     write_result,
 )
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 GRAPH = "data_pipeline"
 NODES = 4

@@ -33,7 +33,7 @@ from _common import (
 )
 
 from redis_persist.store import keys
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 
 def rss_kib(pid: int) -> int:

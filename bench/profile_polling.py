@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import REPO, RESULTS_DIR, embedded_redis, exit_on_sigterm, machine_info, write_result
 from profile_service import bucket
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 PEER_DIR = REPO.parent / "shared" / "bench-peer"
 WATCHED = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import RESULTS_DIR, embedded_redis, exit_on_sigterm, run, write_result
 from bench_tasks import service_round
-from tests.support import ServiceProcess
+from redis_persist.testing import ServiceProcess
 
 # What a sample is spent on: the innermost frame of the stack that matches one of these (first match wins
 # within a frame). E.g. redis-py code under FencedRedisSaver.aput counts as the checkpoint saver.

@@ -16,11 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from redis_persist.embedded import EmbeddedRedis  # noqa: E402
-from tests.support_cluster import LocalCluster, run_failover_scenario  # noqa: E402
+from redis_persist.embedded import EmbeddedRedis
+from redis_persist.testing import LocalCluster, run_failover_scenario
 
 log = logging.getLogger("failover_demo")
 

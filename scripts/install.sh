@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what redis_persist needs into ./.venv. Safe to run again: skips what is there.
 #   (no option)  the service
-#   --demo       + the test helpers and Debian's nginx (for scripts/failover_demo.sh)
-#   --test       + Debian's chromium too (for the browser tests)
+#   --demo       + Debian's nginx (for scripts/failover_demo.sh; its harness is redis_persist.testing)
+#   --test       + the test extras, Debian's nginx and chromium (for the whole suite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 extras=""
-[ -n "$mode" ] && extras="[test]"
+[ "$mode" = "--test" ] && extras="[test]"
 stamp=".venv/.installed${extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip

@@ -1,4 +1,4 @@
-"""The compose stack under podman: the `containers` marker and the fixture that builds and starts it."""
+"""The compose stack under podman: the fixture that builds and starts it (the `containers` marker is in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ import pytest
 
 from tests.containers.compose import ComposeStack
 from tests.support import free_port
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "containers: builds the Dockerfile and runs docker-compose-redis-persist.yml with podman "
-        "(scripts/containers.sh installs podman and the base images when missing)",
-    )
 
 
 @pytest.fixture(scope="module")

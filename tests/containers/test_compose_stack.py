@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from redis_persist.core.status import SETTLED_STATUSES
+from redis_persist.testing import DATA_PIPELINE_NODES, execute, get_task, rerun_completed_nodes
 from tests.containers.compose import ComposeStack
 from tests.support import free_port, node_runs, read_events, wait_until
-from tests.support_cluster import DATA_PIPELINE_NODES, execute, get_task, rerun_completed_nodes
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 

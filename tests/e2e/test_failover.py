@@ -7,14 +7,15 @@ import json
 import pytest
 from websockets.sync.client import connect as websocket_connect
 
-from tests.support import read_events, wait_until
-from tests.support_cluster import (
+from redis_persist.testing import (
     DATA_PIPELINE_NODES,
     LocalCluster,
     client,
     execute,
     get_task,
+    read_events,
     run_failover_scenario,
+    wait_until,
 )
 
 

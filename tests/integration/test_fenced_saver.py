@@ -18,6 +18,7 @@ async def clients(clean_redis):
     lease_client = Redis.from_url(clean_redis, decode_responses=True)
     yield saver_client, lease_client
     await saver_client.aclose()
+    await saver_client.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
     await lease_client.aclose()
 
 

@@ -77,6 +77,7 @@ async def setup(clean_redis):
     store = TaskStore(redis, events_max_per_task=1000)
     yield redis, saver, store
     await saver_client.aclose()
+    await saver_client.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
     await redis.aclose()
 
 

@@ -9,12 +9,10 @@ import tomllib
 import pytest
 import yaml
 
-from tests.support import free_port
 from tests.support_cluster import (
     NGINX_TEMPLATE,
     REPLICA_NAMES,
     REPO_ROOT,
-    Nginx,
     render_local_nginx_conf,
     upstream_servers,
 )
@@ -174,9 +172,3 @@ def test_rendered_local_conf_points_at_loopback_ports(nginx_conf, tmp_path):
 def test_rendering_refuses_a_replica_list_that_does_not_match(nginx_conf, tmp_path):
     with pytest.raises(ValueError, match="upstreams"):
         render_local_nginx_conf(nginx_conf, listen_port=8999, upstream_ports={"api-1": 9000}, run_dir=tmp_path)
-
-
-def test_nginx_accepts_the_rendered_local_conf(tmp_path):
-    nginx = Nginx(free_port(), {name: free_port() for name in REPLICA_NAMES}, tmp_path)
-    result = nginx.check_conf()
-    assert "test is successful" in result.stderr

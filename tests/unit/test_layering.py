@@ -33,3 +33,29 @@ def test_layer_imports_only_downwards(layer: str) -> None:
             if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer]):
                 offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
     assert offenders == []
+
+
+def test_service_code_never_imports_the_testing_harness() -> None:
+    """redis_persist.testing drives the service from outside (processes, nginx); the service must not need it."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if (PACKAGE / "testing") in path.parents:
+            continue
+        for name in _imports(path):
+            if name == "redis_persist.testing" or name.startswith("redis_persist.testing."):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+# The demo and bench/ run the harness with the service's own dependencies, without the [test] extras.
+TEST_ONLY_MODULES = {"tests", "pytest", "fakeredis", "yaml", "websockets", "httpx_ws", "playwright", "schemathesis",
+                     "langgraph_sdk", "asgi_lifespan"}
+
+
+def test_testing_harness_needs_no_test_extras() -> None:
+    offenders = []
+    for path in (PACKAGE / "testing").rglob("*.py"):
+        for name in _imports(path):
+            if name.split(".")[0] in TEST_ONLY_MODULES:
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []

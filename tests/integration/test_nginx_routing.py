@@ -1,4 +1,6 @@
-"""nginx/redis-persist.conf routes by task id: real nginx in front of three stub upstreams that say who they are."""
+"""nginx/redis-persist.conf routes by task id: real nginx in front of three stub upstreams that say who they are.
+
+Here, not in unit/: every test starts Debian's nginx."""
 
 from __future__ import annotations
 
@@ -10,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.support import free_port
-from tests.support_cluster import REPLICA_NAMES, Nginx
+from redis_persist.testing import REPLICA_NAMES, Nginx, free_port
 
 
 class _StubReplica(BaseHTTPRequestHandler):
@@ -60,6 +61,12 @@ def _kill_stub(server: ThreadingHTTPServer) -> None:
             connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def test_nginx_accepts_the_rendered_local_conf(tmp_path):
+    nginx = Nginx(free_port(), {name: free_port() for name in REPLICA_NAMES}, tmp_path)
+    result = nginx.check_conf()
+    assert "test is successful" in result.stderr
 
 
 @pytest.fixture
