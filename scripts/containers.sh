@@ -2,7 +2,8 @@
 # The compose stack (docker-compose-redis-persist.yml: Redis, api-1..3, nginx) with podman, no Docker engine.
 #
 #   scripts/containers.sh up              prepare what is missing, build the image once, start the stack,
-#                                         print the URL once /health answers through nginx
+#                                         print the URL once every container is healthy and /health
+#                                         answers through nginx
 #   scripts/containers.sh down            remove everything `up` started (containers, network, volumes)
 #   scripts/containers.sh compose ARGS    podman-compose on this stack: ps, logs api-1, stop api-1, start api-1...
 #                                         (leading `-f FILE` options add override files)
@@ -142,9 +143,18 @@ compose() {
   return "$status"
 }
 
+all_healthy() {
+  # Every container of the stack passes its healthcheck (run now: podman schedules none without systemd).
+  # One /health through nginx is not enough: it reaches one replica, and the others may still be starting.
+  local name
+  for name in $(podman ps --all --quiet --filter "label=io.podman.compose.project=$COMPOSE_PROJECT_NAME"); do
+    podman healthcheck run "$name" >/dev/null 2>&1 || return 1
+  done
+}
+
 wait_for_health() {
   local url="http://127.0.0.1:$HTTP_PORT" deadline=$((SECONDS + ${UP_TIMEOUT:-300}))
-  until curl -fsS --max-time 3 "$url/health" >/dev/null 2>&1; do
+  until curl -fsS --max-time 3 "$url/health" >/dev/null 2>&1 && all_healthy; do
     if [ $SECONDS -ge $deadline ]; then
       say "$url/health did not answer within ${UP_TIMEOUT:-300} s"
       compose ps >&2 || true
