@@ -88,8 +88,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop claiming, stop running tasks and hand them back to the queue at once."""
-        # The claim loop ends at its next turn (a read blocks at most CLAIM_BLOCK_MS), so messages it has
-        # read are claimed and handed back below rather than left unacknowledged until reclaimed.
+        # The claim loop ends at its next turn (an idle read wakes when stopping is set), so messages it
+        # has read are claimed and handed back below rather than left unacknowledged until reclaimed.
         self._stopping.set()
         self._slot_freed.set()
         claim_loop, *other_loops = self._loops or [None]
@@ -126,7 +126,8 @@ class Worker:
                 continue
             try:
                 # Small batches, so a burst is shared among replicas instead of landing on the first reader.
-                messages = await self._queue.read(count=min(free, CLAIM_BATCH), block_ms=CLAIM_BLOCK_MS)
+                messages = await self._queue.read(count=min(free, CLAIM_BATCH), block_ms=CLAIM_BLOCK_MS,
+                                                  wake=self._stopping)
                 for message_id, task_id in messages:
                     await self._claim(message_id, task_id)
                 backoff = 0.1

@@ -7,6 +7,7 @@ one tenant run at once across all replicas.
 
 from __future__ import annotations
 
+import asyncio
 from typing import NamedTuple
 
 from redis.asyncio import Redis
@@ -65,17 +66,35 @@ class WorkQueue:
         start = names.index(self._last_served) + 1
         return streams[start:] + streams[:start]
 
-    async def read(self, count: int, block_ms: int) -> list[tuple[MessageRef, str]]:
-        """Up to `count` new (message ref, task id) pairs, tenants in turn, waiting up to `block_ms`."""
+    async def read(
+        self, count: int, block_ms: int, wake: asyncio.Event | None = None,
+    ) -> list[tuple[MessageRef, str]]:
+        """Up to `count` new (message ref, task id) pairs, tenants in turn, waiting up to `block_ms`
+        (or until `wake` is set: a stopping worker need not sit out the wait)."""
         streams = await self._streams()
         taken, last_ids = await self._take(streams, count)
         if taken or block_ms <= 0:
             return taken
         # Nothing to take: wait for a new message on any queue (from each stream's current end, so a
         # message added meanwhile is not missed), then take once more.
-        if await self._redis.xread(last_ids, count=1, block=block_ms):
+        if await self._wait_for_message(last_ids, block_ms, wake):
             taken, _ = await self._take(await self._streams(), count)
         return taken
+
+    async def _wait_for_message(self, last_ids: dict[str, str], block_ms: int, wake: asyncio.Event | None) -> bool:
+        if wake is None:
+            return bool(await self._redis.xread(last_ids, count=1, block=block_ms))
+        # XREAD only looks (it consumes nothing), so abandoning it when woken loses no message.
+        read = asyncio.ensure_future(self._redis.xread(last_ids, count=1, block=block_ms))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({read, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            read.cancel()
+            # Awaited so no read outlives the worker; one that swallows the cancel ends within block_ms.
+            await asyncio.gather(read, return_exceptions=True)
+        return not read.cancelled() and bool(read.result())  # result() re-raises the read's own error
 
     async def _take(
         self, streams: list[tuple[str, str]], count: int

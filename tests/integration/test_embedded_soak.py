@@ -4,6 +4,7 @@ values; this proves the server stays up with the settings we start it with."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -27,18 +28,32 @@ def test_embedded_redis_survives_thousands_of_tasks_and_restarts_from_its_aof(tm
     try:
         service.start()
 
-        def create(index: int) -> str:
-            with httpx.Client(base_url=service.url, timeout=60) as client:
-                response = client.post("/api/tasks/execute", json={"graph_name": "compiled", "initial_state": {
-                    "step_seconds": 0, "run_log": ""}})
-                assert response.status_code == 202, response.text
-                task_id = response.json()["task_id"]
-                if index % 2:  # half are deleted by hand as soon as they finish, the rest expire
-                    wait_until(lambda: _delete_when_done(client, task_id), 120, f"{task_id} to be deleted")
-                return task_id
+        # One keep-alive client per creating thread: a connection per task made the soak slow and bursty.
+        local = threading.local()
+        clients: list[httpx.Client] = []
 
-        with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(create, range(TASKS)))
+        def client_of_this_thread() -> httpx.Client:
+            if not hasattr(local, "client"):
+                local.client = httpx.Client(base_url=service.url, timeout=60)
+                clients.append(local.client)
+            return local.client
+
+        def create(index: int) -> str:
+            client = client_of_this_thread()
+            response = client.post("/api/tasks/execute", json={"graph_name": "compiled", "initial_state": {
+                "step_seconds": 0, "run_log": ""}})
+            assert response.status_code == 202, response.text
+            task_id = response.json()["task_id"]
+            if index % 2:  # half are deleted by hand as soon as they finish, the rest expire
+                wait_until(lambda: _delete_when_done(client, task_id), 120, f"{task_id} to be deleted", interval=0.1)
+            return task_id
+
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                ids = list(pool.map(create, range(TASKS)))
+        finally:
+            for client in clients:
+                client.close()
         assert len(set(ids)) == TASKS
         wait_until(lambda: raw.zcard(keys.INDEX_ALL) == 0, 180, "every task to be deleted or expired")
         wait_until(lambda: not list(raw.scan_iter("checkpoint*", count=1000)), 30, "checkpoints removed")
