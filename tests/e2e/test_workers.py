@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
 from tests.support import read_events, wait_until
-from tests.support_cluster import rerun_completed_nodes
+from redis_persist.testing import rerun_completed_nodes
 
 NODES = ["one", "two", "three", "four"]
 

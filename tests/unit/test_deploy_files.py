@@ -9,13 +9,13 @@ import tomllib
 import pytest
 import yaml
 
-from tests.support_cluster import (
+from redis_persist.testing import (
     NGINX_TEMPLATE,
     REPLICA_NAMES,
-    REPO_ROOT,
     render_local_nginx_conf,
     upstream_servers,
 )
+from tests.support import REPO as REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose-redis-persist.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
