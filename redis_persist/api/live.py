@@ -111,19 +111,23 @@ async def sse(
     )
 
 
-BINARY_FRAME_REPLY = {"type": "reply", "ok": False, "code": 422,
-                      "error": "Binary frames are not accepted: send JSON as a text frame"}
+def _refusal(request: str | None, code: int, error: str, detail: str) -> dict[str, Any]:
+    """A control message's failure, shaped as the REST error body: `error` names it, `detail` explains it."""
+    return {"type": "reply", "ok": False, "request": request, "code": code, "error": error, "detail": detail}
+
+
+BINARY_FRAME_REPLY = _refusal(None, 422, "invalid_request", "Binary frames are not accepted: send JSON as a text frame")
 
 
 async def _handle_message(control: TaskControl, task_id: str, raw: str, caller: Caller) -> dict[str, Any]:
     try:
         message = decode_json(raw)
     except json.JSONDecodeError as error:
-        return {"type": "reply", "ok": False, "error": f"Invalid JSON: {error}", "code": 422}
+        return _refusal(None, 422, "json_invalid", f"Invalid JSON: {error}")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind not in {"pause", "resume", "cancel", "input"}:
-        return {"type": "reply", "ok": False, "request": kind if isinstance(kind, str) else None, "code": 422,
-                "error": 'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}'}
+        return _refusal(kind if isinstance(kind, str) else None, 422, "invalid_request",
+                        'Expected {"type": "pause"|"resume"|"cancel"} or {"type": "input", "input": ...}')
     try:
         if kind == "pause":
             outcome = await control.pause(task_id, caller=caller)
@@ -138,9 +142,9 @@ async def _handle_message(control: TaskControl, task_id: str, raw: str, caller: 
             outcome = await control.resume(task_id, message["input"], caller=caller)
     except RedisPersistError as error:
         code, body = error_body(error)
-        return {"type": "reply", "ok": False, "request": kind, "code": code, "error": body["detail"], **body}
+        return {"type": "reply", "ok": False, "request": kind, "code": code, **body}
     except RedisError as error:
-        return {"type": "reply", "ok": False, "request": kind, "code": 503, "error": f"Redis unavailable: {error}"}
+        return _refusal(kind, 503, "redis_unavailable", f"Redis unavailable: {error}")
     return {"type": "reply", "ok": True, "request": kind, "status": outcome.status.value, "message": outcome.message}
 
 

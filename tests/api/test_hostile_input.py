@@ -187,7 +187,7 @@ async def test_websocket_answers_binary_and_undecodable_frames_and_stays_usable(
     async with _ws(api, task_id) as ws:
         await ws.send_bytes(b"\x00\x01binary")
         binary = await _reply(ws)
-        assert binary["ok"] is False and binary["code"] == 422 and "Binary" in binary["error"]
+        assert binary["ok"] is False and binary["code"] == 422 and binary["error"] == "invalid_request" and "Binary" in binary["detail"]
         for bad in ("[" * 100_000, '{"type": "input", "input": ' + "9" * 5000 + "}", '{"type": "\\ud800"}'):
             await ws.send_text(bad)
             reply = await _reply(ws)

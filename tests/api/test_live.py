@@ -37,13 +37,18 @@ async def test_websocket_streams_events_and_takes_control_messages(api) -> None:
         assert (await _receive_until(ws, lambda m: m.get("type") == "reply"))[-1]["status"] == "queued"
         interrupt = (await _receive_until(ws, lambda m: m.get("type") == "interrupt"))[-1]
         assert interrupt["interrupt"]["question"] == "Approve these records?"
-        for bad in ("not json", json.dumps([1]), json.dumps({"type": "explode"}), json.dumps({"type": "input"})):
+        # Each refusal is shaped like the REST error body: `error` names it, `detail` explains it.
+        for bad, error in (("not json", "json_invalid"), (json.dumps([1]), "invalid_request"),
+                           (json.dumps({"type": "explode"}), "invalid_request"),
+                           (json.dumps({"type": "input"}), "invalid_request")):
             await ws.send_text(bad)
             reply = (await _receive_until(ws, lambda m: m.get("type") == "reply"))[-1]
-            assert reply["ok"] is False and reply["error"], bad
+            assert reply["ok"] is False and reply["code"] == 422, bad
+            assert reply["error"] == error and reply["detail"], (bad, reply)
         await ws.send_text(json.dumps({"type": "pause"}))  # waiting_input cannot pause
         reply = (await _receive_until(ws, lambda m: m.get("type") == "reply"))[-1]
         assert reply["ok"] is False and reply["code"] == 409 and reply["status"] == "waiting_input"
+        assert reply["error"] == "illegal_transition" and "waiting_input" in reply["detail"]
         await ws.send_text(json.dumps({"type": "input", "input": "approved"}))
         assert (await _receive_until(ws, lambda m: m.get("type") == "reply"))[-1]["ok"]
         await _receive_until(ws, lambda m: m.get("type") == "status" and m["status"] == "completed")
