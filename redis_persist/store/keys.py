@@ -43,6 +43,8 @@ RUNNING_TENANT = PREFIX + "idx:running:"  # zset per tenant: its running task id
 API_KEY = PREFIX + "apikey:"  # hash per API key: tenant, role, salt, salted hash (never the secret)
 API_KEYS = PREFIX + "apikeys"  # zset key id -> creation time (ms)
 RATE = PREFIX + "rate:"  # counter per key and time window, with a TTL
+SCHEMA = PREFIX + "schema"  # the key-name scheme this database is in (store/migrate.py)
+SCHEMA_LOCK = PREFIX + "schema-lock"  # held by the one replica migrating key names
 
 
 def tagged(prefix: str, store_id: str) -> str:
