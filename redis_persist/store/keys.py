@@ -2,7 +2,8 @@
 
 Per-task, per-run and per-thread keys carry the store id as a hash tag (`rp:task:{ID}`), so all keys of
 one id share a cluster slot. An id may itself contain braces: the full name stays unique, Redis hashes
-the first `{...}` only, and every key of one id is built the same way, so they still share a slot.
+the first `{...}` only, and every key of one id is built the same way, so they still share a slot (except
+for an id starting with `}`: its tag is empty and each name hashes whole; API ids have no braces at all).
 
 Scripts (store/lua/*.lua) touch only keys whose names they receive in KEYS, built here; none builds a
 name from an argument or from data it reads. Each script's KEYS is one function below (`for_<script>`),
