@@ -19,7 +19,6 @@ from redis_persist.store import keys
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = "2"  # 1 (no marker): per-id keys were prefix + id; 2: prefix + {id}
 LOCK_TTL_SECONDS = 30  # renewed while renaming; a migrating replica that dies frees it this soon
-EXTEND_EVERY = 500  # keys renamed between lock renewals
 
 
 def _old_style_id(prefix: str, name: str) -> str | None:
@@ -42,17 +41,18 @@ async def migrate_key_names(redis: Redis, wait_seconds: float = 120) -> int:
     try:
         if await redis.get(keys.SCHEMA) == SCHEMA_VERSION:  # another replica finished while we waited
             return 0
-        started = time.monotonic()
+        started = renewed = time.monotonic()
         renamed = 0
         for prefix in keys.PER_ID_PREFIXES:
             async for name in redis.scan_iter(match=f"{prefix}*", count=1000):
+                if time.monotonic() - renewed > LOCK_TTL_SECONDS / 3:  # a large database takes a while
+                    await lock.reacquire()
+                    renewed = time.monotonic()
                 store_id = _old_style_id(prefix, name)
                 if store_id is None:
                     continue
                 if await redis.renamenx(name, keys.tagged(prefix, store_id)):
                     renamed += 1
-                    if renamed % EXTEND_EVERY == 0:
-                        await lock.reacquire()
                 elif await redis.exists(name):
                     # Both names exist: something wrote the new name meanwhile (an old replica still running
                     # writes the old one). Keep both and say so rather than overwrite either.

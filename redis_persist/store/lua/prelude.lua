@@ -37,7 +37,7 @@ local function task_at(first, id)
     local stored = redis.call('HGET', t.task, 'tenant')
     if not stored and redis.call('EXISTS', t.task) == 1 then stored = DEFAULT_TENANT end
     if stored and stored ~= tenant_of(id) then
-      error(redis.error_reply('task ' .. id .. ' is stored with tenant ' .. stored .. ', not its id\'s'))
+      error('task ' .. id .. ' is stored with tenant ' .. stored .. ', not its id\'s')
     end
   end
   return t
