@@ -19,6 +19,7 @@ from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
 from redis_persist.store.apikeys import ApiKeyStore
 from redis_persist.store.events import EventLog
+from redis_persist.store.migrate import migrate_key_names
 from redis_persist.store.tasks import TaskStore
 
 
@@ -63,6 +64,8 @@ class Services:
         return cls(settings, connections, redis, saver_redis, saver, control, worker, storage_faults, access)
 
     async def start(self) -> None:
+        # Before anything reads a task: a database from before hash tags gets its key names moved.
+        await migrate_key_names(self.redis)
         for attempt in range(1, 6):
             try:
                 await self.saver.asetup()

@@ -1,8 +1,29 @@
-"""Every Redis key name and prefix the service uses (the saver's own keys excepted)."""
+"""Every Redis key name the service uses (the saver's own keys excepted), and each Lua script's KEYS.
+
+Per-task, per-run and per-thread keys carry the store id as a hash tag (`rp:task:{ID}`), so all keys of
+one id share a cluster slot. An id may itself contain braces: the full name stays unique, Redis hashes
+the first `{...}` only, and every key of one id is built the same way, so they still share a slot (except
+for an id starting with `}`: its tag is empty and each name hashes whole; API ids have no braces at all).
+
+Scripts (store/lua/*.lua) touch only keys whose names they receive in KEYS, built here; none builds a
+name from an argument or from data it reads. Each script's KEYS is one function below (`for_<script>`),
+assembled from these blocks, whose order store/lua/prelude.lua reads (the constants it gets generated
+by store/scripts.py from SHARED_KEYS, TASK_BLOCK and THREAD_BLOCK):
+
+- shared_keys(): one status index per TaskStatus (in enum order), then INDEX_ALL, EXPIRY, SEQUENCE,
+  TENANTS: every script that moves, creates or queues a task gets them first.
+- task_keys(id): the task hash, its events, its lease, then its tenant's running set, work stream and
+  task index (the tenant is the store id's scope, core.auth.split_scoped_id; Lua checks it against the
+  task's stored tenant before writing).
+- thread_keys(id): the thread hash, its runs, its pending runs, INDEX_THREADS, THREADS_WITH_PENDING.
+"""
 
 from __future__ import annotations
 
-from redis_persist.core.auth import DEFAULT_TENANT
+from collections.abc import Iterable
+
+from redis_persist.core.auth import DEFAULT_TENANT, split_scoped_id
+from redis_persist.core.status import TaskStatus
 
 PREFIX = "rp:"
 TASK = PREFIX + "task:"  # hash per task
@@ -23,18 +44,30 @@ RUNNING_TENANT = PREFIX + "idx:running:"  # zset per tenant: its running task id
 API_KEY = PREFIX + "apikey:"  # hash per API key: tenant, role, salt, salted hash (never the secret)
 API_KEYS = PREFIX + "apikeys"  # zset key id -> creation time (ms)
 RATE = PREFIX + "rate:"  # counter per key and time window, with a TTL
+SCHEMA = PREFIX + "schema"  # the key-name scheme this database is in (store/migrate.py)
+SCHEMA_LOCK = PREFIX + "schema-lock"  # held by the one replica migrating key names
+
+
+def tagged(prefix: str, store_id: str) -> str:
+    """`prefix{store_id}`: the id is the key's hash tag."""
+    return f"{prefix}{{{store_id}}}"
 
 
 def task(task_id: str) -> str:
-    return TASK + task_id
+    return tagged(TASK, task_id)
 
 
 def events(task_id: str) -> str:
-    return EVENTS + task_id
+    return tagged(EVENTS, task_id)
 
 
-def lease(task_id: str) -> str:
-    return LEASE + task_id
+def lease(lease_id: str) -> str:
+    """A task's lease (lease_id = task id), or a thread's short update lease (thread_update_lease_id)."""
+    return tagged(LEASE, lease_id)
+
+
+def thread_update_lease_id(thread_id: str) -> str:
+    return f"thread-update:{thread_id}"
 
 
 def status_index(status: str) -> str:
@@ -78,34 +111,106 @@ STATELESS_HOLD = PREFIX + "stateless-hold:"  # key per stateless thread a client
 
 
 def thread(thread_id: str) -> str:
-    return THREAD + thread_id
+    return tagged(THREAD, thread_id)
 
 
 def thread_runs(thread_id: str) -> str:
-    return THREAD_RUNS + thread_id
+    return tagged(THREAD_RUNS, thread_id)
 
 
 def thread_pending(thread_id: str) -> str:
-    return THREAD_PENDING + thread_id
+    return tagged(THREAD_PENDING, thread_id)
 
 
 def run_stream(run_id: str) -> str:
-    return RUN_STREAM + run_id
+    return tagged(RUN_STREAM, run_id)
 
 
 def webhook(run_id: str) -> str:
-    return WEBHOOK + run_id
-
-
-# The names the Lua scripts build keys from (the table `K` of store/lua/prelude.lua): `K.task .. id` is task(id).
-LUA_NAMES = {
-    "task": TASK, "events": EVENTS, "lease": LEASE, "all": INDEX_ALL, "status": INDEX_STATUS,
-    "graph": INDEX_GRAPH, "tenant": INDEX_TENANT, "running": RUNNING_TENANT, "expiry": EXPIRY,
-    "seq": SEQUENCE, "queue": QUEUE, "tenants": TENANTS, "control": CONTROL_CHANNEL,
-    "thread": THREAD, "thread_runs": THREAD_RUNS, "thread_pending": THREAD_PENDING, "threads": INDEX_THREADS,
-    "threads_pending": THREADS_WITH_PENDING, "webhooks": WEBHOOKS_DUE, "webhook": WEBHOOK,
-}
+    return tagged(WEBHOOK, run_id)
 
 
 def stateless_hold(thread_id: str) -> str:
-    return STATELESS_HOLD + thread_id
+    return tagged(STATELESS_HOLD, thread_id)
+
+
+# The per-id key families: tagged(prefix, id). Before hash tags they were prefix + id (store/migrate.py).
+PER_ID_PREFIXES = (TASK, EVENTS, LEASE, RUN_STREAM, WEBHOOK, THREAD, THREAD_RUNS, THREAD_PENDING, STATELESS_HOLD)
+
+# ---- Each script's KEYS (the layout is described at the top of this module) ----
+SHARED_KEYS = tuple(f"status:{s.value}" for s in TaskStatus) + ("all", "expiry", "seq", "tenants")
+TASK_BLOCK = ("task", "events", "lease", "running", "queue", "tenant_index")
+THREAD_BLOCK = ("thread", "runs", "pending", "threads", "threads_pending")
+
+
+def shared_keys() -> list[str]:
+    return [*(status_index(s.value) for s in TaskStatus), INDEX_ALL, EXPIRY, SEQUENCE, TENANTS]
+
+
+def task_keys(task_id: str) -> list[str]:
+    """TASK_BLOCK of one task ('' = no task: placeholder names no script touches)."""
+    tenant = split_scoped_id(task_id)[0]
+    return [task(task_id), events(task_id), lease(task_id), tenant_running(tenant), queue(tenant),
+            tenant_index(tenant)]
+
+
+def thread_keys(thread_id: str) -> list[str]:
+    return [thread(thread_id), thread_runs(thread_id), thread_pending(thread_id), INDEX_THREADS,
+            THREADS_WITH_PENDING]
+
+
+def for_task(task_id: str) -> list[str]:
+    """act.lua, claim.lua, record.lua."""
+    return [*shared_keys(), *task_keys(task_id)]
+
+
+def for_create(task_id: str, graph_name: str) -> list[str]:
+    """create.lua and delete.lua: the task and its graph's index."""
+    return [*for_task(task_id), graph_index(graph_name)]
+
+
+for_delete = for_create
+
+
+def for_renew_leases(task_ids: Iterable[str]) -> list[str]:
+    """renew_leases.lua: (lease, task hash) per task."""
+    return [key for task_id in task_ids for key in (lease(task_id), task(task_id))]
+
+
+def for_fair_read(tenants: Iterable[str]) -> list[str]:
+    """fair_read.lua: (work stream, running set) per tenant, in turn order."""
+    return [key for tenant in tenants for key in (queue(tenant), tenant_running(tenant))]
+
+
+def for_create_thread(thread_id: str) -> list[str]:
+    return [*shared_keys(), *thread_keys(thread_id)]
+
+
+def for_create_run(thread_id: str, run_id: str, graph_name: str, active_run: str) -> list[str]:
+    """create_run.lua: the thread, the new run, its graph index, then the run now holding the thread."""
+    return [*for_create_thread(thread_id), *task_keys(run_id), graph_index(graph_name), *task_keys(active_run)]
+
+
+def for_advance(thread_id: str, active_run: str, next_run: str) -> list[str]:
+    """advance.lua: the thread, its active run, the head of its pending list."""
+    return [*for_create_thread(thread_id), *task_keys(active_run), *task_keys(next_run)]
+
+
+def for_delete_thread(thread_id: str, active_run: str, pending_runs: Iterable[str]) -> list[str]:
+    """delete_thread.lua: the thread, its active run, then each pending run."""
+    return [*for_create_thread(thread_id), *task_keys(active_run),
+            *(key for run_id in pending_runs for key in task_keys(run_id))]
+
+
+def for_lock_for_update(thread_id: str, active_run: str) -> list[str]:
+    """lock_for_update.lua: the thread, its update lease, its active run."""
+    return [*for_create_thread(thread_id), lease(thread_update_lease_id(thread_id)), *task_keys(active_run)]
+
+
+def for_claim_webhooks(run_ids: Iterable[str]) -> list[str]:
+    """claim_webhooks.lua: the due set, then each delivery's hash."""
+    return [WEBHOOKS_DUE, *(webhook(run_id) for run_id in run_ids)]
+
+
+def for_release_lease(lease_id: str) -> list[str]:
+    return [lease(lease_id)]

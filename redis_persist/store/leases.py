@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import redis
 
-from redis_persist.store import scripts
+from redis_persist.store import keys, scripts
 from redis_persist.store.connections import RedisConnections
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,8 @@ class LeaseKeeper:
         outcomes: list[int] = []
         try:
             if snapshot:
-                args: list[str | int] = [self.ttl_ms]
-                for task_id, (token, _) in snapshot.items():
-                    args += [task_id, token]
-                outcomes = self._renew(args=args)
+                args: list[str | int] = [self.ttl_ms, *(token for token, _ in snapshot.values())]
+                outcomes = self._renew(keys=keys.for_renew_leases(snapshot), args=args)
         except redis.RedisError as error:
             # Redis unreachable: a lease we could not renew in time may already be someone else's.
             now = time.monotonic()

@@ -100,11 +100,10 @@ class WorkQueue:
         self, streams: list[tuple[str, str]], count: int
     ) -> tuple[list[tuple[MessageRef, str]], dict[str, str]]:
         args: list[str | int] = [keys.QUEUE_GROUP, self._consumer, count, self._tenant_cap]
-        for stream, tenant in self._in_turn(streams):
-            args += [stream, tenant]
+        tenants = [tenant for _, tenant in self._in_turn(streams)]
         # Re-sent after it ran, the first read's messages would sit unseen in our pending list until reclaimed.
         with sent_at_most_once():
-            reply = await self._fair_read(args=args)
+            reply = await self._fair_read(keys=keys.for_fair_read(tenants), args=args)
         if reply and reply[0] == "idle":
             return [], dict(zip(reply[1::2], reply[2::2], strict=True))
         taken = [(MessageRef(reply[i], reply[i + 1]), reply[i + 2]) for i in range(1, len(reply), 3)]

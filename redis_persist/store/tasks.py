@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from redis_persist.core.auth import DEFAULT_TENANT, public_id
+from redis_persist.core.auth import DEFAULT_TENANT, public_id, split_scoped_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
 from redis_persist.core.events import status_event, task_paused, utc_now
 from redis_persist.core.status import Action, TaskStatus
@@ -20,11 +20,11 @@ from redis_persist.store.connections import sent_at_most_once
 
 S = TaskStatus
 
-async def _at_most_once(script: AsyncScript, args: list[Any]) -> Any:
+async def _at_most_once(script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
     # Run twice, a claim would skip its own task, a move answer 'illegal' to itself, a record append its
     # events twice: never re-sent once it may have reached Redis (store/connections.py says why).
     with sent_at_most_once():
-        return await script(args=args)
+        return await script(keys=script_keys, args=args)
 
 
 class TaskStore:
@@ -48,6 +48,8 @@ class TaskStore:
 
         `task_id` is the store id (already scoped to `tenant`, see core/auth.scoped_id).
         """
+        if split_scoped_id(task_id)[0] != tenant:  # the tenant's keys are named after the id's scope
+            raise ValueError(f"store id {task_id!r} is not scoped to tenant {tenant!r}")
         now = utc_now()
         fields = {
             "task_id": task_id,
@@ -62,7 +64,8 @@ class TaskStore:
         }
         events = [status_event(task_id, S.QUEUED)]
         outcome, _ = await self._create(
-            args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen, graph_name, tenant]
+            keys=keys.for_create(task_id, graph_name),
+            args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen],
         )
         if outcome == "conflict":
             raise TaskConflict(
@@ -147,7 +150,7 @@ class TaskStore:
             expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms)
         guard = "lease" if token is not None else "orphan" if action == Action.REQUEUE else ""
         outcome, current = await _at_most_once(
-            self._act, [
+            self._act, keys.for_task(task_id), [
                 task_id,
                 action.value,
                 guard,
@@ -176,7 +179,7 @@ class TaskStore:
         Action.PAUSE instead and None is returned.
         """
         outcome, token = await _at_most_once(
-            self._claim, [
+            self._claim, keys.for_task(task_id), [
                 task_id,
                 replica,
                 lease_ttl_ms,
@@ -201,7 +204,7 @@ class TaskStore:
         Returns whether a pause is requested (so the caller needs no extra read at a node boundary).
         """
         reply = await _at_most_once(
-            self._record, [
+            self._record, keys.for_task(task_id), [
                 task_id,
                 token,
                 json.dumps(dict(fields or {})),
@@ -251,7 +254,15 @@ class TaskStore:
 
     async def _remove(self, task_id: str) -> None:
         """Action.DELETE: remove the task record, its events and index entries."""
-        outcome, current = await _at_most_once(self._delete, [task_id])
+        graph_name = await self._redis.hget(keys.task(task_id), "graph_name") or ""
+        for _ in range(3):
+            outcome, current = await _at_most_once(
+                self._delete, keys.for_delete(task_id, graph_name), [task_id, graph_name])
+            if outcome != "retry":
+                break
+            graph_name = current  # the stored graph_name changed since it was read: name its index and retry
+        else:
+            raise RuntimeError(f"task {task_id!r}: its graph_name keeps changing; not deleted")
         if outcome == "missing":
             raise TaskNotFound(task_id)
         if outcome == "illegal":

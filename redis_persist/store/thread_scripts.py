@@ -2,7 +2,9 @@
 
 They start with the task scripts' prelude (store/scripts.py), so a run is created, queued and cancelled
 exactly as a task is; thread_prelude.lua adds the thread helpers. A thread is busy while the run holding
-it (`active_run`) is queued, running or paused.
+it (`active_run`) is queued, running or paused. As every script, they touch only the keys they are given
+(store/keys.py for_<script>): Python reads which run holds the thread (and its pending runs) to name
+their keys, and the script answers 'retry' if that changed before it ran (store/threads.py retries).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from redis_persist.core.auth import public_id
+from redis_persist.core.auth import DEFAULT_TENANT, public_id, split_scoped_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, ResourceNotFound, TaskConflict
 from redis_persist.core.status import TaskStatus
 from redis_persist.store import keys, thread_scripts
@@ -20,6 +20,13 @@ S = TaskStatus
 BUSY = frozenset({S.QUEUED, S.RUNNING, S.PAUSED})
 BUSY_CSV = ",".join(sorted(s.value for s in BUSY))
 STREAM_END = "__end__"  # stream entry a run leaves when it stops producing output
+# A thread script answers 'retry' when the run holding the thread (or its pending list) changed between
+# Python reading it (to name its keys) and the script running; another run moved meanwhile: try again.
+RETRIES = 5
+
+
+class ThreadContended(RuntimeError):
+    """The thread's active run kept changing under a script for RETRIES tries."""
 
 
 def _thread_not_found(thread_id: str) -> ResourceNotFound:
@@ -43,7 +50,8 @@ class ThreadStore:
     async def create_thread(self, thread_id: str, metadata: dict[str, Any], if_exists: str) -> bool:
         """Store a new thread; returns False if it existed and if_exists is 'do_nothing'."""
         fields = {"thread_id": thread_id, "metadata": json.dumps(metadata)}
-        outcome = await self._create_thread(args=[thread_id, json.dumps(fields), utc_now(), if_exists])
+        outcome = await self._create_thread(keys=keys.for_create_thread(thread_id),
+                                            args=[thread_id, json.dumps(fields), utc_now(), if_exists])
         if outcome == "conflict":
             raise TaskConflict(f"Thread {public_id(thread_id)!r} already exists")
         return outcome == "created"
@@ -99,10 +107,19 @@ class ThreadStore:
                                     reason=f"interrupted by run {public_id(run_id)} ({strategy})")]
         fields = {"task_id": run_id, "graph_name": graph_name, "thread_id": thread_id, "progress": "0",
                   "attempts": "0", "completed_nodes": "[]", "created_at": now, "updated_at": now, **task_fields}
-        outcome, active = await self._create_run(args=[
-            run_id, thread_id, strategy, json.dumps(fields), json.dumps(events), self._maxlen, graph_name,
-            if_not_exists, json.dumps(thread_fields), now, BUSY_CSV, json.dumps(cancel_events), expire_at,
-        ])
+        if split_scoped_id(run_id)[0] != fields.get("tenant", DEFAULT_TENANT):
+            raise ValueError(f"run id {run_id!r} is not scoped to its tenant {fields.get('tenant')!r}")
+        for _ in range(RETRIES):
+            seen = await self._active_run(thread_id)
+            outcome, active = await self._create_run(
+                keys=keys.for_create_run(thread_id, run_id, graph_name, seen),
+                args=[run_id, thread_id, strategy, json.dumps(fields), json.dumps(events), self._maxlen,
+                      if_not_exists, json.dumps(thread_fields), now, BUSY_CSV, json.dumps(cancel_events),
+                      expire_at, seen])
+            if outcome != "retry":
+                break
+        else:
+            raise ThreadContended(f"thread {thread_id!r}: its active run kept changing; run not created")
         if outcome == "no_thread":
             raise _thread_not_found(thread_id)
         if outcome == "busy":
@@ -110,16 +127,45 @@ class ThreadStore:
                                     f"start a run: thread {public_id(thread_id)!r} is busy with run {public_id(active)!r}")
         return outcome, active
 
+    async def _active_run(self, thread_id: str) -> str:
+        return await self._redis.hget(keys.thread(thread_id), "active_run") or ""
+
     async def advance(self, thread_id: str) -> str | None:
-        """Start the thread's oldest pending run if the thread is free; returns its id."""
-        return await self._advance(args=[thread_id, BUSY_CSV]) or None
+        """Start the thread's oldest pending run if the thread is free; returns its id.
+
+        Pending runs no longer queued (cancelled while waiting) are dropped on the way, one per script call.
+        """
+        retries = 0
+        while retries < RETRIES:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hget(keys.thread(thread_id), "active_run")
+            pipe.lindex(keys.thread_pending(thread_id), 0)
+            active, head = (value or "" for value in await pipe.execute())
+            reply = await self._advance(keys=keys.for_advance(thread_id, active, head),
+                                        args=[thread_id, BUSY_CSV, active, head])
+            if reply[0] == "started":
+                return reply[1]
+            if reply[0] == "idle":
+                return None
+            retries += reply[0] == "retry"
+        return None  # others keep moving the thread; whoever moved it last advances it (and the sweep)
 
     async def threads_with_pending_runs(self) -> list[str]:
         return list(await self._redis.smembers(keys.THREADS_WITH_PENDING))
 
     async def delete_thread(self, thread_id: str) -> list[str]:
         """Remove the thread unless a run holds or awaits it; returns the ids of its runs (to delete next)."""
-        reply = await self._delete_thread(args=[thread_id, BUSY_CSV])
+        for _ in range(RETRIES):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hget(keys.thread(thread_id), "active_run")
+            pipe.lrange(keys.thread_pending(thread_id), 0, -1)
+            active, pending = await pipe.execute()
+            reply = await self._delete_thread(keys=keys.for_delete_thread(thread_id, active or "", pending),
+                                              args=[thread_id, BUSY_CSV, active or "", *pending])
+            if reply[0] != "retry":
+                break
+        else:
+            raise ThreadContended(f"thread {thread_id!r}: its runs kept changing; not deleted")
         if reply[0] == "missing":
             raise _thread_not_found(thread_id)
         if reply[0] == "busy":
@@ -129,13 +175,20 @@ class ThreadStore:
 
     async def lock_for_update(self, thread_id: str, token: str, ttl_ms: int) -> str:
         """Take the thread's short update lease (fails if a run holds the thread); returns its lease id."""
-        outcome, active = await self._lock_for_update(args=[thread_id, BUSY_CSV, token, ttl_ms])
+        for _ in range(RETRIES):
+            seen = await self._active_run(thread_id)
+            outcome, active = await self._lock_for_update(keys=keys.for_lock_for_update(thread_id, seen),
+                                                          args=[thread_id, BUSY_CSV, token, ttl_ms, seen])
+            if outcome != "retry":
+                break
+        else:
+            raise ThreadContended(f"thread {thread_id!r}: its active run kept changing; not locked")
         if outcome == "missing":
             raise _thread_not_found(thread_id)
         if outcome == "busy":
             raise IllegalTransition("busy", "updated",
                                     f"update thread {public_id(thread_id)!r}: it is busy {public_id(active)}".strip())
-        return f"thread-update:{thread_id}"
+        return keys.thread_update_lease_id(thread_id)
 
     async def mark_rolled_back(self, thread_id: str, run_id: str) -> None:
         """The thread's next run starts from before this run's checkpoints."""
@@ -146,7 +199,7 @@ class ThreadStore:
         return await self._redis.hget(keys.task(run_id), "rollback_of")
 
     async def release_lease(self, lease_id: str, token: str) -> None:
-        await self._release_lease(args=[lease_id, token])
+        await self._release_lease(keys=keys.for_release_lease(lease_id), args=[token])
 
 
 class RunStreamLog:

@@ -34,7 +34,11 @@ class WebhookQueue:
 
     async def claim_due(self, hold_ms: int, limit: int) -> list[tuple[str, str, int]]:
         """(run id, url, attempt number) of deliveries due now; each is held `hold_ms` from other replicas."""
-        reply = await self._claim(args=[_now_ms(), hold_ms, limit])
+        now = _now_ms()
+        due = await self._redis.zrangebyscore(keys.WEBHOOKS_DUE, "-inf", now, start=0, num=limit)
+        if not due:
+            return []
+        reply = await self._claim(keys=keys.for_claim_webhooks(due), args=[now, hold_ms, *due])
         return [(reply[i], reply[i + 1], int(reply[i + 2])) for i in range(0, len(reply), 3)]
 
     async def retry_in(self, run_id: str, delay_ms: int) -> None:

@@ -41,10 +41,7 @@ async def test_renewal_says_held_released_or_lost(store, redis_client) -> None:
     await redis_client.pexpire(keys.lease("held"), 100)
 
     renew = redis_client.register_script(scripts.RENEW_LEASES)
-    args: list[str | int] = [TTL_MS]
-    for task_id, token in tokens.items():
-        args += [task_id, token]
-    outcomes = await renew(args=args)
+    outcomes = await renew(keys=keys.for_renew_leases(tokens), args=[TTL_MS, *tokens.values()])
 
     assert dict(zip(tokens, outcomes, strict=True)) == {
         "held": LEASE_HELD, "ended": LEASE_RELEASED, "expired": LEASE_LOST, "orphaned": LEASE_LOST, "taken": LEASE_LOST}
@@ -110,6 +107,6 @@ async def test_a_task_claimed_here_again_keeps_its_new_lease(store, keeper, redi
     keeper.hold("t1", new)
     renew = redis_client.register_script(scripts.RENEW_LEASES)
     # A renewal round whose snapshot still had the old lease gets this answer for it:
-    assert await renew(args=[TTL_MS, "t1", old]) == [LEASE_LOST]
+    assert await renew(keys=keys.for_renew_leases(["t1"]), args=[TTL_MS, old]) == [LEASE_LOST]
     keeper._lose("t1", old)
     assert keeper.token("t1") == new and keeper.stopped == []

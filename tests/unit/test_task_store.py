@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskConflict, TaskNotFound
 from redis_persist.core.status import Action, TaskStatus
@@ -175,3 +176,28 @@ async def test_work_queue_hands_out_oldest_first_and_reclaims_unacked(redis_clie
         await alive.ack(message_id)
     await alive.trim_delivered()
     assert await redis_client.xlen(keys.QUEUE) <= 1
+
+
+async def test_a_task_stored_under_another_tenant_than_its_id_fails_loudly_and_changes_nothing(
+        store, redis_client) -> None:
+    # The tenant's keys (queue, running set, index) are named from the id's scope: a record saying otherwise
+    # would put the task in another tenant's indexes, so the script refuses before writing anything.
+    await store.create("acme.t1", "g", {}, "h", tenant="acme")
+    await redis_client.hset(keys.task("acme.t1"), "tenant", "other")
+    before = await redis_client.hgetall(keys.task("acme.t1"))
+    with pytest.raises(redis.ResponseError, match="tenant other"):
+        await store.act("acme.t1", Action.CANCEL)
+    assert await redis_client.hgetall(keys.task("acme.t1")) == before
+    with pytest.raises(ValueError):
+        await store.create("acme.t2", "g", {}, "h", tenant="default")  # an id outside its tenant's scope
+
+
+async def test_delete_names_the_graph_index_it_read_and_retries_if_the_graph_changed(store, redis_client) -> None:
+    await store.create("t1", "g", {}, "h")
+    await store.act("t1", Action.CANCEL)
+    # The script is given the index of the graph the caller saw; another one is refused, not half-deleted.
+    assert await store._delete(keys=keys.for_delete("t1", "stale"), args=["t1", "stale"]) == ["retry", "g"]
+    assert await redis_client.zscore(keys.graph_index("g"), "t1") is not None
+    await store.act("t1", Action.DELETE)
+    assert await redis_client.exists(keys.task("t1"), keys.events("t1")) == 0
+    assert await redis_client.zscore(keys.graph_index("g"), "t1") is None

@@ -69,3 +69,28 @@ async def test_a_thread_with_an_active_or_waiting_run_cannot_be_deleted(redis_cl
     assert sorted(await threads.delete_thread("t3")) == ["r1", "r2"]
     with pytest.raises(ResourceNotFound):
         await threads.get_thread("t3")
+
+
+async def test_thread_scripts_refuse_a_stale_view_of_the_active_run_and_change_nothing(redis_client) -> None:
+    # Python names the keys of the run it saw holding the thread; if another run took the thread since,
+    # the script answers 'retry' (ThreadStore reads again and retries) instead of touching the wrong run.
+    threads, tasks = ThreadStore(redis_client, 100), TaskStore(redis_client, 100)
+    await _run(threads, "r1", thread="t5", if_not_exists="create")
+    await _run(threads, "r2", "enqueue", thread="t5")
+    before = {key: await redis_client.hgetall(key) for key in (keys.thread("t5"), keys.task("r1"), keys.task("r2"))}
+    busy = "paused,queued,running"
+    stale = "r0"  # not the run holding t5
+    assert (await threads._create_run(keys=keys.for_create_run("t5", "r3", "slow", stale), args=[
+        "r3", "t5", "interrupt", "{}", "[]", 100, "reject", "{}", "now", busy, "[]", "", stale]))[0] == "retry"
+    assert await threads._advance(keys=keys.for_advance("t5", stale, "r2"), args=["t5", busy, stale, "r2"]) == [
+        "retry"]
+    assert await threads._advance(keys=keys.for_advance("t5", "r1", ""), args=["t5", busy, "r1", ""]) == ["retry"]
+    assert await threads._delete_thread(keys=keys.for_delete_thread("t5", "r1", []), args=["t5", busy, "r1"]) == [
+        "retry"]
+    assert (await threads._lock_for_update(keys=keys.for_lock_for_update("t5", stale),
+                                           args=["t5", busy, "tok", 1000, stale]))[0] == "retry"
+    assert {key: await redis_client.hgetall(key) for key in before} == before
+    assert await redis_client.exists(keys.task("r3")) == 0
+    # With a fresh view, the same calls go through ThreadStore as before.
+    await tasks.act("r1", Action.COMPLETE, token=await tasks.claim("r1", "replica", 10_000))
+    assert await threads.advance("t5") == "r2"

@@ -1,18 +1,19 @@
--- ARGV: task_id, request_hash, fields_json (with 'tenant'), events_json, maxlen, graph_name, tenant
-local id = ARGV[1]
-local key = task_key(id)
-local existing = redis.call('HGET', key, 'request_hash')
+-- KEYS: keys.for_create(task_id, graph_name): shared keys, the task's block, its graph's index.
+-- ARGV: task_id, request_hash, fields_json (with 'tenant'), events_json, maxlen
+local t = task_at(SHARED_SIZE + 1, ARGV[1])
+local graph_index = KEYS[SHARED_SIZE + #TASK_BLOCK + 1]
+local existing = redis.call('HGET', t.task, 'request_hash')
 if existing then
-  if existing == ARGV[2] then return {'exists', redis.call('HGET', key, 'status')} end
-  return {'conflict', redis.call('HGET', key, 'status')}
+  if existing == ARGV[2] then return {'exists', redis.call('HGET', t.task, 'status')} end
+  return {'conflict', redis.call('HGET', t.task, 'status')}
 end
-local seq = redis.call('INCR', K.seq)
-set_fields(key, ARGV[3])
-redis.call('HSET', key, 'seq', seq, 'request_hash', ARGV[2], 'status', 'queued')
-redis.call('ZADD', K.all, seq, id)
-redis.call('ZADD', K.status .. 'queued', seq, id)
-redis.call('ZADD', K.graph .. ARGV[6], seq, id)
-redis.call('ZADD', K.tenant .. ARGV[7], seq, id)
-append_events(id, ARGV[4], ARGV[5])
-enqueue(id)
+local seq = redis.call('INCR', SHARED.seq)
+set_fields(t.task, ARGV[3])
+redis.call('HSET', t.task, 'seq', seq, 'request_hash', ARGV[2], 'status', 'queued')
+redis.call('ZADD', SHARED.all, seq, t.id)
+redis.call('ZADD', STATUS_INDEX.queued, seq, t.id)
+redis.call('ZADD', graph_index, seq, t.id)
+redis.call('ZADD', t.tenant_index, seq, t.id)
+append_events(t, ARGV[4], ARGV[5])
+enqueue(t)
 return {'created', 'queued'}

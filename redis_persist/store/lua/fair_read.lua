@@ -1,15 +1,15 @@
--- ARGV: group, consumer, count, tenant_cap (0 = none), then (stream, tenant) pairs in turn order.
+-- KEYS: keys.for_fair_read(tenants): (work stream, running set) per tenant, in turn order.
+-- ARGV: group, consumer, count, tenant_cap (0 = none).
 -- Takes one message per tenant per round until `count` are taken or no tenant has any (or all are at
 -- their cap). Returns {'taken', stream, message_id, task_id, ...} or, with nothing to take,
 -- {'idle', stream, last_entry_id, ...} for the caller to wait from.
 local group, consumer = ARGV[1], ARGV[2]
 local want, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
-local streams, tenants, room = {}, {}, {}
-for i = 5, #ARGV, 2 do
-  local n = #streams + 1
-  streams[n], tenants[n] = ARGV[i], ARGV[i + 1]
+local streams, room = {}, {}
+for n = 1, #KEYS / 2 do
+  streams[n] = KEYS[2 * n - 1]
   room[n] = want
-  if cap > 0 then room[n] = cap - redis.call('ZCARD', K.running .. ARGV[i + 1]) end
+  if cap > 0 then room[n] = cap - redis.call('ZCARD', KEYS[2 * n]) end
 end
 -- XREADGROUP's reply is {{stream, {{id, {field, value}}}}}; fakeredis drops the outer list.
 local function first_entry(reply)

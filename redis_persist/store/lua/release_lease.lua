@@ -1,3 +1,3 @@
--- ARGV: lease id, token. Deletes a lease only if it is still the caller's.
-if redis.call('GET', lease_key(ARGV[1])) == ARGV[2] then redis.call('DEL', lease_key(ARGV[1])) return 1 end
+-- KEYS: keys.for_release_lease(lease_id). ARGV: token. Deletes a lease only if it is still the caller's.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0
