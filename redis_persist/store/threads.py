@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -25,8 +25,8 @@ STREAM_END = "__end__"  # stream entry a run leaves when it stops producing outp
 RETRIES = 5
 
 
-class ThreadContended(RuntimeError):
-    """The thread's active run kept changing under a script for RETRIES tries."""
+class ThreadContended(TaskConflict):
+    """The thread's runs kept changing under a script for RETRIES tries (a 409: the client may try again)."""
 
 
 def _thread_not_found(thread_id: str) -> ResourceNotFound:
@@ -109,23 +109,30 @@ class ThreadStore:
                   "attempts": "0", "completed_nodes": "[]", "created_at": now, "updated_at": now, **task_fields}
         if split_scoped_id(run_id)[0] != fields.get("tenant", DEFAULT_TENANT):
             raise ValueError(f"run id {run_id!r} is not scoped to its tenant {fields.get('tenant')!r}")
-        for _ in range(RETRIES):
+        async def attempt() -> list[str]:
             seen = await self._active_run(thread_id)
-            outcome, active = await self._create_run(
+            return await self._create_run(
                 keys=keys.for_create_run(thread_id, run_id, graph_name, seen),
                 args=[run_id, thread_id, strategy, json.dumps(fields), json.dumps(events), self._maxlen,
                       if_not_exists, json.dumps(thread_fields), now, BUSY_CSV, json.dumps(cancel_events),
                       expire_at, seen])
-            if outcome != "retry":
-                break
-        else:
-            raise ThreadContended(f"thread {thread_id!r}: its active run kept changing; run not created")
+
+        outcome, active = await self._until_settled(
+            attempt, f"thread {public_id(thread_id)!r}: its active run kept changing; run not created")
         if outcome == "no_thread":
             raise _thread_not_found(thread_id)
         if outcome == "busy":
             raise IllegalTransition("busy", S.QUEUED.value,
                                     f"start a run: thread {public_id(thread_id)!r} is busy with run {public_id(active)!r}")
         return outcome, active
+
+    async def _until_settled(self, attempt: Callable[[], Awaitable[list[str]]], failure: str) -> list[str]:
+        """Run `attempt` (read the thread, then its script) until the script does not answer 'retry'."""
+        for _ in range(RETRIES):
+            reply = await attempt()
+            if reply[0] != "retry":
+                return reply
+        raise ThreadContended(failure)
 
     async def _active_run(self, thread_id: str) -> str:
         return await self._redis.hget(keys.thread(thread_id), "active_run") or ""
@@ -155,17 +162,15 @@ class ThreadStore:
 
     async def delete_thread(self, thread_id: str) -> list[str]:
         """Remove the thread unless a run holds or awaits it; returns the ids of its runs (to delete next)."""
-        for _ in range(RETRIES):
+        async def attempt() -> list[str]:
             pipe = self._redis.pipeline(transaction=False)
             pipe.hget(keys.thread(thread_id), "active_run")
             pipe.lrange(keys.thread_pending(thread_id), 0, -1)
             active, pending = await pipe.execute()
-            reply = await self._delete_thread(keys=keys.for_delete_thread(thread_id, active or "", pending),
-                                              args=[thread_id, BUSY_CSV, active or "", *pending])
-            if reply[0] != "retry":
-                break
-        else:
-            raise ThreadContended(f"thread {thread_id!r}: its runs kept changing; not deleted")
+            return await self._delete_thread(keys=keys.for_delete_thread(thread_id, active or "", pending),
+                                             args=[thread_id, BUSY_CSV, active or "", *pending])
+
+        reply = await self._until_settled(attempt, f"thread {public_id(thread_id)!r}: its runs kept changing; not deleted")
         if reply[0] == "missing":
             raise _thread_not_found(thread_id)
         if reply[0] == "busy":
@@ -175,14 +180,13 @@ class ThreadStore:
 
     async def lock_for_update(self, thread_id: str, token: str, ttl_ms: int) -> str:
         """Take the thread's short update lease (fails if a run holds the thread); returns its lease id."""
-        for _ in range(RETRIES):
+        async def attempt() -> list[str]:
             seen = await self._active_run(thread_id)
-            outcome, active = await self._lock_for_update(keys=keys.for_lock_for_update(thread_id, seen),
-                                                          args=[thread_id, BUSY_CSV, token, ttl_ms, seen])
-            if outcome != "retry":
-                break
-        else:
-            raise ThreadContended(f"thread {thread_id!r}: its active run kept changing; not locked")
+            return await self._lock_for_update(keys=keys.for_lock_for_update(thread_id, seen),
+                                               args=[thread_id, BUSY_CSV, token, ttl_ms, seen])
+
+        outcome, active = await self._until_settled(
+            attempt, f"thread {public_id(thread_id)!r}: its active run kept changing; not locked")
         if outcome == "missing":
             raise _thread_not_found(thread_id)
         if outcome == "busy":
