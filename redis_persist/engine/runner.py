@@ -18,6 +18,7 @@ from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
+from redis_persist.engine.saver import FENCE_KEY, Fence, fence_clock
 from redis_persist.engine.storage_faults import StorageFaultCounter, StorageOutage, storage_fault
 from redis_persist.store.tasks import TaskStore
 
@@ -88,22 +89,35 @@ class TaskRunner:
         self._replica = replica
         self._storage_faults = storage_faults
         self._runs = runs  # LangGraph Server runs (tasks on a shared thread); None: plain tasks only
+        self._fences: dict[str, Fence | None] = {}  # task id -> the fence its running graph's saver checks
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
         extra = {"task_id": task_id, "replica": self._replica}
         outage = StorageOutage(self._storage_faults)
-        while True:
-            try:
-                await self._attempt(task_id, token, outage)
-                return
-            except LeaseLost:
-                log.warning("lease lost; stopping without further writes", extra=extra)
-                return
-            except Exception as error:
-                if storage_fault(error) is None:
-                    raise
-                await self._wait_out(task_id, outage, error, "run")
+        try:
+            while True:
+                try:
+                    await self._attempt(task_id, token, outage)
+                    return
+                except LeaseLost:
+                    log.warning("lease lost; stopping without further writes", extra=extra)
+                    return
+                except Exception as error:
+                    if storage_fault(error) is None:
+                        raise
+                    await self._wait_out(task_id, outage, error, "run")
+        finally:
+            self._fences.pop(task_id, None)
+
+    async def _record(self, task_id: str, token: str, **changes: Any) -> bool:
+        """store.record, and on success tell the graph's fence: record.lua found the lease ours (see Fence)."""
+        sent_at = fence_clock()
+        is_pause_requested = await self._store.record(task_id, token, **changes)
+        fence = self._fences.get(task_id)
+        if isinstance(fence, Fence) and list(fence) == [task_id, token]:
+            fence.confirmed(sent_at)
+        return is_pause_requested
 
     async def _attempt(self, task_id: str, token: str, outage: StorageOutage) -> None:
         """One run of the graph from the task's last checkpoint; storage faults and LeaseLost propagate."""
@@ -128,6 +142,7 @@ class TaskRunner:
             latest = await graph.checkpointer.aget_tuple(config)
         else:
             config = base_config(task, token)
+            self._fences[task_id] = config["configurable"][FENCE_KEY]
             latest = await graph.checkpointer.aget_tuple(config)
             is_caught_up = latest is not None and await self._catch_up(
                 task_id, token, outage, latest.checkpoint, loaded.nodes, completed, total)
@@ -137,6 +152,7 @@ class TaskRunner:
                 graph_input = None  # continue from the last checkpoint
             else:
                 graph_input = task.initial_state
+        self._fences[task_id] = config["configurable"].get(FENCE_KEY)
         published = self._runs.published_modes(task) if self._runs and task.run_spec else frozenset()
         step = _Step(_restored_task_ids(latest.pending_writes if latest is not None else []))
         interrupts: list[Any] = []
@@ -262,13 +278,13 @@ class TaskRunner:
                   "completed_nodes": _to_json(completed), "progress": str(progress), "current_node": ""}
         events = [make_event(EventType.NODE_COMPLETED, task_id, node=node, progress=round(progress, 2),
                              checkpoint_id=checkpoint["id"], replica=self._replica) for node in missed]
-        await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
+        await self._write(task_id, token, outage, "checkpoint_record", lambda: self._record(
             task_id, token, fields=fields, drop=["resume_input", "interrupt"], events=events))
         return True  # a node completed after any answer to an interrupt: the answer is consumed
 
     async def _node_started(self, task_id: str, token: str, outage: StorageOutage, node: str) -> None:
         event = make_event(EventType.NODE_STARTED, task_id, node=node, replica=self._replica)
-        await self._write(task_id, token, outage, "node_started", lambda: self._store.record(
+        await self._write(task_id, token, outage, "node_started", lambda: self._record(
             task_id, token, fields={"current_node": node}, events=[event]))
 
     async def _record_checkpoint(
@@ -299,7 +315,7 @@ class TaskRunner:
                            checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
-        is_pause_requested = await self._write(task_id, token, outage, "checkpoint_record", lambda: self._store.record(
+        is_pause_requested = await self._write(task_id, token, outage, "checkpoint_record", lambda: self._record(
             task_id, token, fields=fields, drop=drop, events=events))
         if done:
             outage.progressed()
@@ -316,7 +332,7 @@ class TaskRunner:
             overall = min(99.0, 100.0 * (completed + node_progress) / total)
             fields["progress"] = str(overall)
             payload = {**payload, "node_progress": node_progress, "progress": round(overall, 2)}
-        await self._write(task_id, token, outage, "progress", lambda: self._store.record(
+        await self._write(task_id, token, outage, "progress", lambda: self._record(
             task_id, token, fields=fields, events=[make_event(EventType.PROGRESS, task_id, node=node, **payload)]))
 
     async def _finish(

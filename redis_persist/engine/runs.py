@@ -20,7 +20,7 @@ from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
 from redis_persist.engine.message_events import MessageEvents
-from redis_persist.engine.saver import FENCE_KEY
+from redis_persist.engine.saver import FENCE_KEY, Fence
 from redis_persist.settings import Settings
 from redis_persist.store.threads import RunStreamLog, ThreadStore
 from redis_persist.store.webhooks import WebhookQueue
@@ -92,7 +92,7 @@ def run_context(spec: dict[str, Any], configurable: dict[str, Any], graph: Prege
 
 def base_config(task: Task, token: str) -> dict[str, Any]:
     """Config every run of a task gets: its thread and its fence (the lease token rides with the work)."""
-    return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: [task.task_id, token]}}
+    return {"configurable": {"thread_id": task.thread_id, FENCE_KEY: Fence(task.task_id, token)}}
 
 
 def run_json(task: Task) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,53 @@ from redis_persist.store import keys
 
 
 FENCE_KEY = "__rp_fence"  # dunder: LangGraph keeps it out of checkpoint metadata
+# How long a confirmation that the lease is ours stands in for the check before a checkpoint write.
+# Far below any lease time (> 0.5 s), and of the order of the event-loop stall that can anyway separate
+# a check from the write it guards: see Fence.
+FENCE_CONFIRMATION_MAX_AGE_SECONDS = 0.2
+
+
+def fence_clock() -> float:
+    """Seconds on a clock that never goes back and, unlike CLOCK_MONOTONIC, keeps counting through a suspend."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+class Fence(list):  # type: ignore[type-arg]
+    """`[lease id, token]` in a run's config, plus when the lease was last seen to be ours.
+
+    A list, so it reads, unpacks and serialises like the plain `[lease id, token]` fences it replaces.
+    The runner owns it: it puts it into the config (the saver gets it from there, never by looking it up)
+    and, after each of its fenced Lua writes (record.lua checks the lease and the running status on the
+    server, atomically with the write), notes when that write was *sent*. The saver notes its own GETs.
+
+    Why a recent confirmation may stand in for the GET before a checkpoint write: the GET never made the
+    write atomic with the check either, only recent — the write goes out after the GET's answer, later by
+    whatever the event loop does in between. A confirmation sent at time t proves the lease was ours at
+    some moment after t. Within `max_age` (FENCE_CONFIRMATION_MAX_AGE_SECONDS, 0.2 s) of t:
+    - expiry cannot have ended it: the lease lives a whole lease time (> 0.5 s) after it was last set
+      or renewed, and both happened before the confirmation ran;
+    - a takeover needs the lease gone first (claim.lua sets it only where nobody holds it), so it is
+      covered by the same argument plus the explicit ends below;
+    - an explicit end (cancel, interrupt or rollback by a new run on the thread: act.lua, create_run.lua,
+      delete.lua) also publishes on the control channel, which cancels the runner; a checkpoint write
+      already past its check may still land, within max_age of the end as it could before within the
+      GET-to-write gap; a run that rolls back finds the thread's checkpoint before the rolled-back run by
+      lineage (engine/runs.py), which a late sibling checkpoint does not change;
+    - a paused process (SIGSTOP, a VM freeze, a suspend) wakes with an old confirmation on this clock and
+      checks again with a GET, which a lease it lost meanwhile fails.
+    """
+
+    def __init__(self, lease_id: str, token: str) -> None:
+        super().__init__([lease_id, token])
+        self.confirmed_at = float("-inf")
+
+    def confirmed(self, sent_at: float) -> None:
+        """The lease was ours when a check sent at `sent_at` (fence_clock) ran on the server."""
+        self.confirmed_at = max(self.confirmed_at, sent_at)
+
+    def is_fresh(self, max_age: float) -> bool:
+        """Whether the last confirmation was sent less than `max_age` seconds ago."""
+        return fence_clock() - self.confirmed_at < max_age
 
 
 class ReplicaAckTimeout(RedisError):
@@ -34,6 +82,7 @@ class _Fenced:
     The fence travels with the work: `configurable[FENCE_KEY] = [lease id, token]`, put there by whoever
     runs the graph (engine/runs.base_config; a run on a shared thread is fenced by its own lease, not by
     the thread). A write without a fence, or under a token that is no longer the lease's, raises LeaseLost.
+    A `Fence` confirmed less than FENCE_CONFIRMATION_MAX_AGE_SECONDS ago needs no GET (see Fence for why).
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
@@ -62,20 +111,27 @@ class _Fenced:
         *,
         min_replicas: int = 0,
         replica_ack_timeout_seconds: float = 5.0,
+        confirmation_max_age_seconds: float = FENCE_CONFIRMATION_MAX_AGE_SECONDS,
     ) -> None:
         super().__init__(redis_client=redis_client)  # type: ignore[call-arg]
         self._lease_client = lease_client  # decodes responses; the saver's own client does not
         self._min_replicas = min_replicas
         self._ack_timeout_ms = max(1, int(replica_ack_timeout_seconds * 1000))
+        self._confirmation_max_age = confirmation_max_age_seconds
 
     async def _check_lease(self, config: dict[str, Any]) -> None:
         configurable = config["configurable"]
         fence = configurable.get(FENCE_KEY)
         if not fence:
             raise LeaseLost(configurable["thread_id"])
+        if isinstance(fence, Fence) and fence.is_fresh(self._confirmation_max_age):
+            return
         lease_id, token = fence
+        sent_at = fence_clock()
         if await self._lease_client.get(keys.lease(lease_id)) != token:
             raise LeaseLost(lease_id)
+        if isinstance(fence, Fence):
+            fence.confirmed(sent_at)
 
     async def _wait_for_replicas(self, thread_id: str) -> None:
         # WAIT covers the writes of the connection it runs on, and the saver spread the checkpoint over

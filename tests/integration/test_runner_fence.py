@@ -1,0 +1,113 @@
+"""The runner's fenced records confirm the lease for the saver; an explicit end of the lease still stops writes.
+
+engine/saver.Fence: a record.lua write that found the lease ours stands in, for a short while, for the
+saver's GET before a checkpoint write. These run a real graph, saver and Redis through TaskRunner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import operator
+from collections import Counter
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from redis_persist.core.status import Action, TaskStatus
+from redis_persist.engine.graphs import GraphRegistry, LoadedGraph, compile_graph
+from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.saver import FENCE_CONFIRMATION_MAX_AGE_SECONDS, FencedRedisSaver
+from redis_persist.engine.storage_faults import StorageFaultCounter
+from redis_persist.store import keys
+from redis_persist.store.tasks import TaskStore
+
+NODES = ["one", "two", "three"]
+
+
+class State(TypedDict, total=False):
+    done: Annotated[list[str], operator.add]
+
+
+def _chain(runs: Counter[str], during_two=None) -> StateGraph:  # type: ignore[no-untyped-def]
+    def step(name: str):  # type: ignore[no-untyped-def]
+        async def node(_state: State) -> dict[str, Any]:
+            runs[name] += 1
+            if name == "two" and during_two is not None:
+                await during_two()
+            return {"done": [name]}
+        return node
+
+    builder = StateGraph(State)
+    previous = START
+    for name in NODES:
+        builder.add_node(name, step(name))
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+    return builder
+
+
+@pytest.fixture
+async def clients(clean_redis):
+    redis = Redis.from_url(clean_redis, decode_responses=True)
+    saver_client = Redis(connection_pool=BlockingConnectionPool.from_url(clean_redis, timeout=None))
+    yield redis, saver_client
+    await saver_client.aclose()
+    await saver_client.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
+    await redis.aclose()
+
+
+async def _run(redis: Redis, saver: FencedRedisSaver, builder: StateGraph) -> tuple[TaskStore, dict[str, str]]:
+    await saver.asetup()
+    store = TaskStore(redis, events_max_per_task=1000)
+    graphs = GraphRegistry({"chain": LoadedGraph("chain", compile_graph(builder, saver, None), NODES, [])})
+    await store.create("t1", "chain", {}, request_hash="h")
+    token = await store.claim("t1", "r1", lease_ttl_ms=30_000)
+    await TaskRunner(store, graphs, "r1", StorageFaultCounter()).run("t1", token)
+    return store, await redis.hgetall(keys.task("t1"))
+
+
+async def test_the_runners_records_stand_in_for_the_savers_lease_reads(clients) -> None:
+    redis, saver_client = clients
+    lease_reads: list[str] = []
+    real_get = redis.get
+
+    async def get(name, *args, **kwargs):  # spy: the real GET still runs
+        if name == keys.lease("t1"):
+            lease_reads.append(name)
+        return await real_get(name, *args, **kwargs)
+
+    redis.get = get
+    # Confirmations stay fresh for the whole run, so the count does not depend on how loaded the machine is.
+    saver = FencedRedisSaver(saver_client, redis, confirmation_max_age_seconds=60)
+    _, record = await _run(redis, saver, _chain(Counter()))
+
+    assert record["status"] == TaskStatus.COMPLETED.value
+    # 3 nodes: 3 write sets and 4 checkpoints (input + one per node). Only the input checkpoint, written
+    # before the runner's first record, needs the GET.
+    assert len(lease_reads) == 1
+
+
+async def test_a_lease_ended_explicitly_during_a_node_stops_the_checkpoint_after_it(clients) -> None:
+    redis, saver_client = clients
+    runs: Counter[str] = Counter()
+    store_for_cancel = TaskStore(redis, events_max_per_task=1000)
+
+    async def cancelled_meanwhile() -> None:
+        # A user cancels while `two` runs (act.lua deletes the lease); the node outlasts the confirmation
+        # its start gave, as any node doing real work does.
+        await store_for_cancel.act("t1", Action.CANCEL)
+        await asyncio.sleep(FENCE_CONFIRMATION_MAX_AGE_SECONDS * 2)
+
+    saver = FencedRedisSaver(saver_client, redis)
+    store, record = await _run(redis, saver, _chain(runs, cancelled_meanwhile))
+
+    assert record["status"] == TaskStatus.CANCELLED.value
+    assert runs == {"one": 1, "two": 1}
+    assert json.loads(record["completed_nodes"]) == ["one"]
+    thread_id = (await store.get("t1")).thread_id
+    latest = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    assert "two" not in latest.checkpoint["versions_seen"]  # no checkpoint after the lease ended
