@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from redis_persist.core.auth import public_id
-from redis_persist.core.status import TaskStatus
+from redis_persist.core.status import TaskStatus, allowed_actions
 
 
 class EventType(StrEnum):
@@ -43,7 +43,9 @@ def make_event(event_type: EventType, task_id: str, **fields: Any) -> str:
 
 
 def status_event(task_id: str, status: TaskStatus, **fields: Any) -> str:
-    return make_event(EventType.STATUS, task_id, status=status.value, **fields)
+    """The task entered `status`; it names what the task accepts from then on, so a live client needs no refetch."""
+    return make_event(EventType.STATUS, task_id, status=status.value, allowed_actions=allowed_actions(status),
+                      **fields)
 
 
 def task_paused(task_id: str, reason: str = PAUSED_BY_USER, **fields: Any) -> str:

@@ -102,7 +102,7 @@ class TaskControl:
         who = _by(caller)
         status = await self.store.act(
             task_id, Action.PAUSE, status_fields=who, events=[task_paused(task_id, **who)],
-            request_events=[make_event(EventType.PAUSE_REQUESTED, task_id, **who)] if who else [],
+            request_events=[make_event(EventType.PAUSE_REQUESTED, task_id, **who)],
         )
         task = await self.store.get(task_id)
         if status == S.PAUSED:

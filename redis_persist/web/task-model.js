@@ -1,6 +1,7 @@
 /* What the task page knows about its task: the last REST snapshot with every event received since folded
- * in. Events are the source of truth for status, progress, nodes, interrupt and error; the snapshot adds
- * what events do not carry (allowed_actions, the state at the last checkpoint, attempts). */
+ * in. Events are the source of truth for status, allowed_actions (each status event names them), progress,
+ * nodes, interrupt and error; the snapshot adds what events do not carry (the state at the last
+ * checkpoint, attempts) and stands in until the first status event arrives. */
 
 export class TaskModel {
   constructor() {
@@ -31,19 +32,15 @@ export class TaskModel {
     this.fold(event);
   }
 
-  /** Events have moved the task on (a new status, a pause request) since the last snapshot. */
+  /** A status event without allowed_actions (written before events carried them) left them unknown. */
   get isBehindEvents() {
-    const { snapshot, task } = this;
-    return snapshot !== null && (task.status !== snapshot.status || task.pause_requested !== snapshot.pause_requested);
+    return this.task !== null && this.task.allowed_actions === null;
   }
 
-  /**
-   * The controls the task accepts now (the snapshot's `allowed_actions`), or null when events have moved
-   * the task on since the snapshot and the server has not been asked yet.
-   */
+  /** The controls the task accepts now: from its newest status event, else the snapshot; null if unknown. */
   get allowedActions() {
-    if (!this.snapshot || !Array.isArray(this.snapshot.allowed_actions) || this.isBehindEvents) return null;
-    return this.snapshot.allowed_actions;
+    const task = this.task;
+    return task && Array.isArray(task.allowed_actions) ? task.allowed_actions : null;
   }
 
   fold(event) {
@@ -56,9 +53,8 @@ export class TaskModel {
       case 'status':
         if (!event.status) break;
         task.status = event.status;
-        // Pause, resume and cancel clear a pause request; where the server kept it, the refetch this
-        // status change causes says so.
-        task.pause_requested = false;
+        task.allowed_actions = Array.isArray(event.allowed_actions) ? event.allowed_actions : null;
+        task.pause_requested = false;  // a move carries out or drops a pending pause request
         if (event.status !== 'running' && event.status !== 'waiting_input') task.current_node = null;
         if (event.status === 'completed') task.progress = 100;
         if (event.status === 'queued') task.error = null;  // resume clears the last error

@@ -1,6 +1,6 @@
 /* The task page. One REST fetch when it opens and one after each reconnect; from then on the live event
- * stream drives it. Events that change what the task accepts (a new status, a pause request) make it ask
- * the server once for `allowed_actions`, which alone decides the action buttons. */
+ * stream drives it: each status event names the task's `allowed_actions`, which alone decide the action
+ * buttons. (A status event from before events carried them makes the page ask the server once.) */
 
 import { describeError, taskPath } from '../api.js';
 import { $, setMessage, toJson } from '../dom.js';
@@ -164,7 +164,7 @@ export class TaskView {
   onEvent(event) {
     this.log.append(event);
     this.model.apply(event);
-    if (event.type === 'status' || event.type === 'pause_requested') this.requestSync();
+    if (event.type === 'status') this.requestSync();  // fetches only if the event left allowed_actions unknown
     else if (event.type === 'node_completed' && this.el.statePanel.open) this.requestSync(true);
     this.scheduleRender();
   }
@@ -208,8 +208,7 @@ export class TaskView {
     try {
       await this.api.request('POST', restPath, restBody);
       if (generation !== this.generation) return;
-      if (message.type === 'input') this.el.answer.value = '';
-      this.requestSync(true);
+      if (message.type === 'input') this.el.answer.value = '';  // its effect arrives as events
     } catch (error) {
       if (generation === this.generation) this.showControlFailure(message.type, error.message);
     } finally {
@@ -247,9 +246,7 @@ export class TaskView {
         { detail: reply.detail ?? reply.error }));
       return;
     }
-    if (request === 'input') this.el.answer.value = '';
-    // The events show the move; a pause request on a running task has no event when auth is off.
-    this.requestSync(true);
+    if (request === 'input') this.el.answer.value = '';  // the events show the move (or the pause request)
   }
 
   showControlFailure(request, message) {
