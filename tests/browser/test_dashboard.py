@@ -160,6 +160,9 @@ def test_answer_approval_then_complete(page: Page, shoot) -> None:
     expect_status(page, "completed")
     expect(panel).to_be_hidden()
     expect(page.get_by_test_id("node-save")).to_have_attribute("data-state", "done")
+    # The state is not in the events: opening its panel fetches it, and it holds the answer.
+    page.get_by_text("State at the last checkpoint").click()
+    expect(page.get_by_test_id("task-state")).to_be_visible()
     expect(page.get_by_test_id("task-state")).to_contain_text("browser test")
     shoot(page, "answered-completed")
 
