@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import operator
 from collections import Counter
-from typing import Annotated, Any, TypedDict
 
 import pytest
-from langgraph.graph import END, START, StateGraph
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from redis_persist.core.status import Action, TaskStatus
@@ -23,32 +20,7 @@ from redis_persist.engine.saver import FENCE_CONFIRMATION_MAX_AGE_SECONDS, Fence
 from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
-
-NODES = ["one", "two", "three"]
-
-
-class State(TypedDict, total=False):
-    done: Annotated[list[str], operator.add]
-
-
-def _chain(runs: Counter[str], during_two=None) -> StateGraph:  # type: ignore[no-untyped-def]
-    def step(name: str):  # type: ignore[no-untyped-def]
-        async def node(_state: State) -> dict[str, Any]:
-            runs[name] += 1
-            if name == "two" and during_two is not None:
-                await during_two()
-            return {"done": [name]}
-        return node
-
-    builder = StateGraph(State)
-    previous = START
-    for name in NODES:
-        builder.add_node(name, step(name))
-        builder.add_edge(previous, name)
-        previous = name
-    builder.add_edge(previous, END)
-    return builder
-
+from tests.integration.counted_chain import NODES, counted_chain
 
 @pytest.fixture
 async def clients(clean_redis):
@@ -83,7 +55,7 @@ async def test_the_runners_records_stand_in_for_the_savers_lease_reads(clients) 
     redis.get = get
     # Confirmations stay fresh for the whole run, so the count does not depend on how loaded the machine is.
     saver = FencedRedisSaver(saver_client, redis, confirmation_max_age_seconds=60)
-    _, record = await _run(redis, saver, _chain(Counter()))
+    _, record = await _run(redis, saver, counted_chain(Counter()))
 
     assert record["status"] == TaskStatus.COMPLETED.value
     # 3 nodes: 3 write sets and 4 checkpoints (input + one per node). Only the input checkpoint, written
@@ -96,14 +68,16 @@ async def test_a_lease_ended_explicitly_during_a_node_stops_the_checkpoint_after
     runs: Counter[str] = Counter()
     store_for_cancel = TaskStore(redis, events_max_per_task=1000)
 
-    async def cancelled_meanwhile() -> None:
+    async def cancelled_meanwhile(node: str) -> None:
+        if node != "two":
+            return
         # A user cancels while `two` runs (act.lua deletes the lease); the node outlasts the confirmation
         # its start gave, as any node doing real work does.
         await store_for_cancel.act("t1", Action.CANCEL)
         await asyncio.sleep(FENCE_CONFIRMATION_MAX_AGE_SECONDS * 2)
 
     saver = FencedRedisSaver(saver_client, redis)
-    store, record = await _run(redis, saver, _chain(runs, cancelled_meanwhile))
+    store, record = await _run(redis, saver, counted_chain(runs, cancelled_meanwhile))
 
     assert record["status"] == TaskStatus.CANCELLED.value
     assert runs == {"one": 1, "two": 1}

@@ -7,12 +7,10 @@ A node that raises a Redis error itself is the graph's failure, as any other exc
 from __future__ import annotations
 
 import json
-import operator
 from collections import Counter
-from typing import Annotated, Any, TypedDict
 
 import pytest
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redisvl.exceptions import RedisVLError
@@ -25,13 +23,9 @@ from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.store import keys
 from redis_persist.store.events import EventLog
 from redis_persist.store.tasks import TaskStore
+from tests.integration.counted_chain import NODES, counted_chain
 
-NODES = ["one", "two", "three"]
 OOM = "command not allowed when used memory > 'maxmemory'."
-
-
-class State(TypedDict, total=False):
-    done: Annotated[list[str], operator.add]
 
 
 class FaultySaver(FencedRedisSaver):
@@ -50,22 +44,12 @@ class FaultySaver(FencedRedisSaver):
 
 
 def _chain(runs: Counter[str], raising: str | None = None) -> StateGraph:
-    def step(name: str):  # type: ignore[no-untyped-def]
-        async def node(_state: State) -> dict[str, Any]:
-            runs[name] += 1
-            if name == raising:
-                raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
-            return {"done": [name]}
-        return node
+    """The counted chain; the node named `raising` fails with a Redis error of the graph's own making."""
+    async def inside(node: str) -> None:
+        if node == raising:
+            raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
 
-    builder = StateGraph(State)
-    previous = START
-    for name in NODES:
-        builder.add_node(name, step(name))
-        builder.add_edge(previous, name)
-        previous = name
-    builder.add_edge(previous, END)
-    return builder
+    return counted_chain(runs, inside)
 
 
 @pytest.fixture
