@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from redis.exceptions import RedisError
 
 from redis_persist.api import apikeys, langgraph, live, tasks
-from redis_persist.api.auth import AuthMiddleware
+from redis_persist.api.auth import AuthMiddleware, declare_auth_answers
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.api.schemas import HealthResponse
 from redis_persist.services import Services
@@ -47,6 +47,8 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.include_router(live.router)
     app.include_router(apikeys.router)
     app.include_router(langgraph.router_for(app, services))
+    if settings.is_auth_enabled:
+        declare_auth_answers(app, settings.rate_limit_per_minute > 0)
 
     @app.get("/health", response_model=HealthResponse, operation_id="health",
              responses={503: {"model": HealthResponse, "description": "Redis unreachable"}})

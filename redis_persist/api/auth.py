@@ -10,12 +10,14 @@ import math
 import re
 from typing import Any
 
+from fastapi import FastAPI
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from redis_persist.core.auth import OPEN_CALLER, TENANT_PATTERN, Caller, is_open_route, required_role
+from redis_persist.api.schemas import errors
+from redis_persist.core.auth import OPEN_CALLER, TENANT_PATTERN, Caller, Role, is_open_route, required_role
 from redis_persist.engine.access import AccessControl
 
 log = logging.getLogger(__name__)
@@ -129,3 +131,30 @@ def _answering_protocol(scope: Scope, send: Send) -> Send:
 def describe(caller: Caller, is_auth_enabled: bool) -> dict[str, Any]:
     """What `GET /api/auth/me` tells a client (the dashboard) about its key."""
     return {"auth": is_auth_enabled, "key_id": caller.key_id, "tenant": caller.tenant, "role": caller.role.label}
+
+
+def declare_auth_answers(app: FastAPI, is_rate_limited: bool) -> None:
+    """With auth on, each guarded route declares in /openapi.json what this layer may answer for it: 401
+    always, 403 where a viewer's key is not enough, 429 when a rate limit is set (open routes: nothing)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()  # FastAPI keeps this dict and hands it out from now on
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if is_open_route(method.upper(), path):
+                    continue
+                codes = [401]
+                if required_role(method.upper(), path) > Role.VIEWER:
+                    codes.append(403)
+                if is_rate_limited:
+                    codes.append(429)
+                for code, answer in errors(*codes).items():
+                    operation.setdefault("responses", {})[str(code)] = {
+                        "description": answer["description"],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
