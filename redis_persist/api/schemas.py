@@ -60,6 +60,8 @@ class TaskView(BaseModel):
     updated_at: str
     completed_nodes: list[str]
     pause_requested: bool
+    thread_id: str = Field(description="The checkpointer thread: the task's own id, or the LangGraph thread a run "
+                                       "belongs to")
     allowed_actions: list[UserAction] = Field(
         description="The user actions legal in the task's status now, in this order: pause (POST .../pause), "
                     "resume (POST .../resume without input: paused, failed), answer (POST .../resume with input: "
