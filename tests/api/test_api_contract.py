@@ -87,7 +87,11 @@ async def test_client_task_id_makes_create_idempotent(api) -> None:
     assert other.status_code == 409
     assert await _count_tasks(client) == 1
     await wait_status(client, "order-42", "completed")
-    assert (await task(client, "order-42"))["attempts"] == 1
+    done = await task(client, "order-42")
+    assert done["attempts"] == 1
+    assert done["thread_id"] == "order-42"  # a task of /api/tasks is a checkpointer thread of its own
+    listed = (await client.get("/api/tasks")).json()["tasks"]
+    assert [t["thread_id"] for t in listed] == ["order-42"]
 
 
 async def test_list_is_newest_first_with_filters_and_cursor_pages(api) -> None:
