@@ -5,8 +5,7 @@
 
 export class TaskModel {
   constructor() {
-    this.snapshot = null;          // the last GET /api/tasks/{id} answer
-    this.task = null;              // snapshot + events: what the page shows
+    this.task = null;              // the last GET /api/tasks/{id} answer + events: what the page shows
     this.completedNodes = new Set();
     this.waitingNode = null;       // the node that called interrupt(); current_node is null while waiting
     this.eventsSinceFetch = null;  // events received while a snapshot request is in flight
@@ -20,7 +19,6 @@ export class TaskModel {
   /** Take a snapshot as the new base and fold in again the events that arrived while it was fetched. */
   applySnapshot(snapshot) {
     const progress = Math.max(Number(snapshot.progress) || 0, Number(this.task && this.task.progress) || 0);
-    this.snapshot = snapshot;
     this.task = { ...snapshot, progress };
     for (const node of snapshot.completed_nodes || []) this.completedNodes.add(node);
     for (const event of this.eventsSinceFetch || []) this.fold(event);
