@@ -47,7 +47,8 @@ def _node(request: Request) -> str:
     return request.app.state.services.settings.service_name
 
 
-def _shows_tenant(caller: Caller) -> bool:
+def shows_tenant(caller: Caller) -> bool:
+    """Whether answers name each task's tenant."""
     # Admins with keys see every tenant, so each task names its own; auth off keeps today's shape.
     return caller.is_admin and caller.key_id is not None
 
@@ -77,7 +78,7 @@ async def list_tasks(
     """Tasks newest first, filtered by status and/or graph, a page at a time."""
     caller = caller_of(request)
     tasks, next_cursor = await _control(request).list(status, graph_name, limit, cursor, caller=caller)
-    node, with_tenant = _node(request), _shows_tenant(caller)
+    node, with_tenant = _node(request), shows_tenant(caller)
     return ReadableJSONResponse({"tasks": [task.public(node, with_tenant) for task in tasks],
                                  "next_cursor": next_cursor})
 
@@ -91,7 +92,7 @@ async def get_task(
     """The task; with If-None-Match holding the ETag of the current answer, 304 and no body."""
     caller = caller_of(request)
     task = await _control(request).get(task_id, caller=caller)
-    return conditional(if_none_match, ReadableJSONResponse(task.public(_node(request), _shows_tenant(caller))))
+    return conditional(if_none_match, ReadableJSONResponse(task.public(_node(request), shows_tenant(caller))))
 
 
 @router.post("/api/tasks/{task_id}/pause", status_code=202, response_model=ControlResponse, operation_id="pause_task",
