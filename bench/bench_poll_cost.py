@@ -1,0 +1,96 @@
+"""Service CPU per `GET /api/tasks/{id}`: the poll path against FastAPI's route, in one process, alternating.
+
+    .venv/bin/python bench/bench_poll_cost.py [--requests 6000] [--rounds 4] [--concurrency 50]
+
+One replica (`--workers 1`, embedded Redis), one completed `data_pipeline` task. Each round sends N GETs of
+that task from C keep-alive connections twice: plain (answered by api/poll_path.py) and with `?via=route`
+(a query string sends the request on to the FastAPI route, which ignores the parameter and answers the same
+bytes). CPU is the service process's user + system time from /proc; alternating rounds in the same process
+keep load drift on a shared machine out of the comparison. Writes bench/results/bench_poll_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+
+import httpx
+from _common import (
+    embedded_redis,
+    exit_on_sigterm,
+    finish_machine_info,
+    machine_info,
+    percentile,
+    write_result,
+)
+from redis_persist.testing import ServiceProcess
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115 - one short read
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def hammer(base_url: str, path: str, requests: int, concurrency: int) -> float:
+    """Send `requests` GETs of `path` from `concurrency` connections; the wall time it took."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        async def one_connection() -> None:
+            for _ in range(requests // concurrency):
+                response = await client.get(path)
+                if response.status_code != 200:
+                    raise SystemExit(f"GET {path}: {response.status_code} {response.text}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    exit_on_sigterm()
+    machine = machine_info()
+    per_request_us: dict[str, list[float]] = {"poll path": [], "route": []}
+    with embedded_redis("poll-cost") as redis:
+        service = ServiceProcess(redis.url, name="bench-poll-cost", args=["--log-level", "warning"]).start()
+        try:
+            task_id = uuid.uuid4().hex
+            httpx.post(f"{service.url}/api/tasks/execute", json={
+                "task_id": task_id, "graph_name": "data_pipeline", "initial_state": {"step_seconds": 0}})
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{service.url}/api/tasks/{task_id}").json()["status"] != "completed":
+                if time.monotonic() > deadline:
+                    raise SystemExit("the task did not complete")
+                time.sleep(0.1)
+            paths = {"poll path": f"/api/tasks/{task_id}", "route": f"/api/tasks/{task_id}?via=route"}
+            for _ in range(args.rounds):
+                for name, path in paths.items():
+                    before = process_cpu_s(service.pid)
+                    asyncio.run(hammer(service.url, path, args.requests, args.concurrency))
+                    used = process_cpu_s(service.pid) - before
+                    per_request_us[name].append(round(used * 1e6 / args.requests, 1))
+        finally:
+            service.stop()
+            service.log_path.unlink(missing_ok=True)
+    result = {
+        "benchmark": "bench_poll_cost", "requests_per_round": args.requests, "rounds": args.rounds,
+        "concurrency": args.concurrency, "cpu_us_per_request": per_request_us,
+        "median_us": {name: round(percentile(values, 50), 1) for name, values in per_request_us.items()},
+        "machine": finish_machine_info(machine),
+    }
+    median = result["median_us"]
+    print(f"service CPU per GET (median of {args.rounds} rounds): poll path {median['poll path']} us, "
+          f"route {median['route']} us ({median['poll path'] / median['route']:.2f}x); rounds {per_request_us}")
+    write_result("bench_poll_cost", result)
+
+
+if __name__ == "__main__":
+    main()
