@@ -16,6 +16,7 @@ from langgraph.types import Command
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action
+from redis_persist.engine.compaction import FinishedCompaction
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.saver import FENCE_KEY, Fence, fence_clock
@@ -83,8 +84,10 @@ class TaskRunner:
     """
 
     def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str,
-                 storage_faults: StorageFaultCounter, runs: RunHooks | None = None) -> None:
+                 storage_faults: StorageFaultCounter, runs: RunHooks | None = None,
+                 compaction: FinishedCompaction | None = None) -> None:
         self._store = store
+        self._compaction = compaction  # None: finished tasks keep their checkpoints
         self._graphs = graphs
         self._replica = replica
         self._storage_faults = storage_faults
@@ -228,6 +231,8 @@ class TaskRunner:
             else:
                 await self._finish(task_id, token, outage, Action.COMPLETE,
                                    fields={"progress": "100", "state": _to_json(values)})
+                if not task.run_spec:
+                    await self._compact(task_id)
 
     async def _wait_out(self, task_id: str, outage: StorageOutage, error: BaseException, operation: str) -> None:
         """Count a storage fault, say so, and wait (exponential backoff, capped) before the next try."""
@@ -355,6 +360,16 @@ class TaskRunner:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
             return
         await self._run_ended(task_id, action)
+
+    async def _compact(self, task_id: str) -> None:
+        """Compact the task just completed (engine/compaction.py); on any failure the sweep does it later."""
+        if self._compaction is None:
+            return
+        try:
+            await self._compaction.compact(task_id)
+        except Exception as error:  # noqa: BLE001 - the task has completed either way; it stays queued for the sweep
+            log.warning("compaction failed; left to the sweep", extra={"task_id": task_id, "replica": self._replica,
+                                                                       "error": f"{type(error).__name__}: {error}"})
 
     async def _run_ended(self, task_id: str, action: Action) -> None:
         """Tell the LangGraph run side that a run has ended (its thread may pass to the next run)."""

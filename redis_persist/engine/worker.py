@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import Action, TaskStatus
+from redis_persist.engine.compaction import FinishedCompaction
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.storage_faults import storage_fault
@@ -50,8 +51,10 @@ class Worker:
         max_tasks: int,
         lease_ttl_seconds: float,
         tenant_max_running: int = 0,
+        compaction: FinishedCompaction | None = None,
     ) -> None:
         self._redis = redis
+        self._compaction = compaction
         self._control = control
         self._store = control.store
         self._runner = runner
@@ -168,7 +171,7 @@ class Worker:
             try:
                 await self._sweep()
             except Exception as error:
-                # The saver (removing expired tasks' checkpoints) wraps Redis errors in redisvl's own.
+                # The saver (removing expired or compacted tasks' checkpoints) wraps Redis errors in redisvl's own.
                 if storage_fault(error) is None:
                     raise
                 log.warning("sweep: redis error", extra={"replica": self._replica, "error": str(error)})
@@ -188,6 +191,8 @@ class Worker:
                 await self._control.delete(task_id, caller=OPEN_CALLER)
             except (TaskNotFound, IllegalTransition):
                 pass  # removed by someone else meanwhile
+        if self._compaction is not None:
+            await self._compaction.compact_due()  # cancelled tasks; completed ones a crash left uncompacted
 
     async def _control_loop(self) -> None:
         """Stop a task at once when someone else ended it (cancel); pauses wait for a boundary."""
