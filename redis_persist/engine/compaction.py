@@ -90,5 +90,8 @@ class FinishedCompaction:
         """Compact the queued tasks whose grace time has passed; how many were compacted."""
         done = 0
         for task_id in await self._store.due_for_compaction(limit):
-            done += await self.compact(task_id)
+            try:
+                done += await self.compact(task_id)
+            except Exception as error:  # noqa: BLE001 - one task's failure must not stop the sweep; retried next time
+                log.warning("compaction failed", extra={"task_id": task_id, "error": f"{type(error).__name__}: {error}"})
         return done

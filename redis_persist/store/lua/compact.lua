@@ -23,9 +23,12 @@ end
 if ARGV[2] ~= '' then redis.call('HSET', t.task, 'final_checkpoint', ARGV[2]) end
 -- A stream's newest node keeps the 4 KB Redis allocates ahead for entries to come; a finished task's
 -- events get no more, so its stream is rewritten exactly sized (same entries, ids and last id).
-local dumped = redis.call('DUMP', t.events)
-if dumped then
+-- pcall: an ACL user without DUMP/RESTORE (@dangerous) keeps the stream as it is; RESTORE replaces it whole or not at all.
+local dumped = redis.pcall('DUMP', t.events)
+if type(dumped) == 'string' then
   local ttl = redis.call('PTTL', t.events)
-  redis.call('RESTORE', t.events, ttl > 0 and ttl or 0, dumped, 'REPLACE')
+  redis.pcall('RESTORE', t.events, ttl > 0 and ttl or 0, dumped, 'REPLACE')
 end
+-- Only a running task uses these (claim.lua, renew_leases.lua, the runner).
+redis.call('HDEL', t.task, 'fence', 'current_node')
 return 'ok'
