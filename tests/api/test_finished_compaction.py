@@ -77,8 +77,14 @@ async def test_a_completed_task_keeps_its_record_events_and_final_checkpoint_onl
     response = await client.get(f"/api/tasks/{task_id}/events", headers={"Last-Event-ID": events[3]["id"]})
     assert [line[4:] for line in response.text.splitlines() if line.startswith("id: ")] == [
         e["id"] for e in events[4:]]
-    state = (await client.get(f"/threads/{task_id}/state")).status_code
-    assert state == 200  # a task reads as a thread of its own; it answers (values: see README)
+    # A task reads as a thread of its own: its state and history answer from the kept final checkpoint.
+    state = (await client.get(f"/threads/{task_id}/state")).json()
+    assert state["values"] == after["state"] and state["checkpoint_id"] == after["checkpoint_id"]
+    assert state["next"] == [] and state["metadata"] == {"source": "loop", "step": 4}
+    thread_history = (await client.get(f"/threads/{task_id}/history")).json()
+    assert [s["checkpoint_id"] for s in thread_history] == [after["checkpoint_id"]]
+    assert (await client.get(f"/threads/{task_id}")).json()["values"] == after["state"]
+    assert (await client.get(f"/threads/{task_id}/state/{final['parent_checkpoint_id']}")).status_code == 404
 
     assert (await client.delete(f"/api/tasks/{task_id}")).status_code == 200
     assert _keys_of(redis_url, task_id) == []
