@@ -140,6 +140,22 @@ async def test_a_task_that_can_still_run_is_never_compacted(start_app, redis_url
     await client.post(f"/api/tasks/{paused}/cancel")
 
 
+async def test_the_kept_final_checkpoint_is_the_one_history_showed_before(start_app, redis_url) -> None:
+    service = await start_app(OFF)  # compacted by hand below, so the full history can be read first
+    client = service.client
+    task_id = await execute(client, "ml_pipeline", {"step_seconds": 0})
+    await wait_status(client, task_id, "completed")
+    full = (await client.get(f"/api/tasks/{task_id}/history")).json()["checkpoints"]
+    state = (await client.get(f"/threads/{task_id}/state")).json()
+    assert await _compaction(service).compact(task_id)
+    assert await _compacted(redis_url, task_id)
+    assert (await client.get(f"/api/tasks/{task_id}/history")).json()["checkpoints"] == full[:1]
+    after = (await client.get(f"/threads/{task_id}/state")).json()
+    for field in ("values", "checkpoint", "parent_checkpoint", "checkpoint_id", "parent_checkpoint_id", "created_at",
+                  "next", "interrupts"):
+        assert after[field] == state[field], field
+
+
 async def test_an_interrupted_compaction_is_finished_by_the_next_one(start_app, redis_url) -> None:
     service = await start_app(OFF)  # nothing compacts by itself here: the test takes each step
     client, compaction = service.client, _compaction(service)
