@@ -46,6 +46,23 @@ def history_entry(item: CheckpointTuple) -> dict[str, Any]:
     }
 
 
+def final_summary(chunk: dict[str, Any], saved: tuple[str, str] | None) -> dict[str, Any] | None:
+    """What compaction keeps of a run's last checkpoint, from LangGraph's `checkpoints` stream chunk of it and
+    (id, ts) as the saver saved it (Fence.last_saved); None when they are not of the same checkpoint.
+
+    Equal to history_entry() of that checkpoint without `values`, which are the chunk's (the record's `state`).
+    """
+    checkpoint_id = chunk["config"]["configurable"]["checkpoint_id"]
+    values = chunk.get("values")
+    if saved is None or saved[0] != checkpoint_id or not isinstance(values, dict) or any(
+            key.startswith(("branch:", "__")) for key in values):
+        return None  # history would show other values than the state: read the checkpoint instead
+    metadata = chunk.get("metadata") or {}
+    return {"checkpoint_id": checkpoint_id,
+            "parent_checkpoint_id": ((chunk.get("parent_config") or {}).get("configurable") or {}).get("checkpoint_id"),
+            "step": metadata.get("step"), "source": metadata.get("source"), "created_at": saved[1]}
+
+
 def compacted_history(final_checkpoint: dict[str, Any], state: Any) -> list[dict[str, Any]]:
     """A compacted task's history: its final checkpoint ([] if it had none); `values` default to its state."""
     if not final_checkpoint:
@@ -84,6 +101,17 @@ class FinishedCompaction:
         await self._checkpointer.adelete_thread(task_id)
         await self._store.compacted(task_id)
         log.debug("compacted", extra={"task_id": task_id})
+        return True
+
+    async def compact_completed(self, task_id: str, summary: dict[str, Any] | None) -> bool:
+        """compact() for the runner that has just completed the task and knows its final checkpoint's summary
+        (final_summary; None: read it from the checkpointer). compact.lua still checks that it is final."""
+        if summary is None:
+            return await self.compact(task_id)
+        if not await self._store.keep_final_checkpoint(task_id, summary):
+            return False
+        await self._checkpointer.adelete_thread(task_id)
+        await self._store.compacted(task_id)
         return True
 
     async def compact_due(self, limit: int = 200) -> int:

@@ -16,7 +16,7 @@ from langgraph.types import Command
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action
-from redis_persist.engine.compaction import FinishedCompaction
+from redis_persist.engine.compaction import FinishedCompaction, final_summary
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.saver import FENCE_KEY, Fence, fence_clock
@@ -160,6 +160,7 @@ class TaskRunner:
         step = _Step(_restored_task_ids(latest.pending_writes if latest is not None else []))
         interrupts: list[Any] = []
         values: Any = task.state
+        last_checkpoint: dict[str, Any] | None = None  # the stream's chunk of the newest checkpoint
         try:
             if task.is_pause_requested and latest is not None:
                 raise _Paused  # asked while this run waited out a storage fault: nothing is in flight
@@ -190,6 +191,7 @@ class TaskRunner:
                             task_id, token, outage, current_node, chunk, len(completed), total)
                     elif mode == "checkpoints":
                         values = chunk["values"]
+                        last_checkpoint = chunk
                         done = step.close()
                         is_pause_requested = await self._record_checkpoint(
                             task_id, token, outage, chunk, done, completed, total)
@@ -229,10 +231,10 @@ class TaskRunner:
                     events=[make_event(EventType.INTERRUPT, task_id, interrupt=_jsonable(payload), node=current_node)],
                 )
             else:
-                await self._finish(task_id, token, outage, Action.COMPLETE,
-                                   fields={"progress": "100", "state": _to_json(values)})
-                if not task.run_spec:
-                    await self._compact(task_id)
+                is_completed = await self._finish(task_id, token, outage, Action.COMPLETE,
+                                                  fields={"progress": "100", "state": _to_json(values)})
+                if is_completed and not task.run_spec:  # by this run: its last checkpoint is the task's final one
+                    await self._compact(task_id, last_checkpoint)
 
     async def _wait_out(self, task_id: str, outage: StorageOutage, error: BaseException, operation: str) -> None:
         """Count a storage fault, say so, and wait (exponential backoff, capped) before the next try."""
@@ -350,7 +352,8 @@ class TaskRunner:
         fields: dict[str, str] | None = None,
         drop: list[str] | None = None,
         events: list[str] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply the action that ends this run; False if the lease was lost first (someone else owns the task)."""
         try:
             await self._write(task_id, token, outage, "finish", lambda: self._store.act(
                 task_id, action, token=token, fields={"current_node": "", **(fields or {})}, drop=drop or (),
@@ -358,15 +361,19 @@ class TaskRunner:
             ))
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
-            return
+            return False
         await self._run_ended(task_id, action)
+        return True
 
-    async def _compact(self, task_id: str) -> None:
+    async def _compact(self, task_id: str, last_checkpoint: dict[str, Any] | None) -> None:
         """Compact the task just completed (engine/compaction.py); on any failure the sweep does it later."""
         if self._compaction is None:
             return
+        fence = self._fences.get(task_id)
+        saved = fence.last_saved if isinstance(fence, Fence) else None
+        summary = final_summary(last_checkpoint, saved) if last_checkpoint is not None else None
         try:
-            await self._compaction.compact(task_id)
+            await self._compaction.compact_completed(task_id, summary)
         except Exception as error:  # noqa: BLE001 - the task has completed either way; it stays queued for the sweep
             log.warning("compaction failed; left to the sweep", extra={"task_id": task_id, "replica": self._replica,
                                                                        "error": f"{type(error).__name__}: {error}"})

@@ -9,7 +9,7 @@ import sys
 
 import redis
 
-from redis_persist.engine.compaction import FinishedCompaction
+from redis_persist.engine.compaction import FinishedCompaction, compacted_history, history_entry
 from redis_persist.store import keys
 from tests.api.helpers import execute, read_events, task, wait_status, wait_until
 from tests.support import REPO, TEST_GRAPHS_DIR, ServiceProcess
@@ -154,6 +154,26 @@ async def test_the_kept_final_checkpoint_is_the_one_history_showed_before(start_
     for field in ("values", "checkpoint", "parent_checkpoint", "checkpoint_id", "parent_checkpoint_id", "created_at",
                   "next", "interrupts"):
         assert after[field] == state[field], field
+
+
+async def test_the_runner_keeps_the_final_checkpoint_as_the_checkpointer_holds_it(api, monkeypatch) -> None:
+    # The runner builds the summary from its own run (no read back): compare it with the checkpoint itself,
+    # kept here by not letting the compaction delete it.
+    services = api.app.state.services
+    deleted: list[str] = []
+
+    async def keep_checkpoints(thread_id: str) -> None:
+        deleted.append(thread_id)
+    monkeypatch.setattr(services.saver, "adelete_thread", keep_checkpoints)
+    task_id = await execute(api.client, "ml_pipeline", {"step_seconds": 0})
+    await wait_status(api.client, task_id, "completed")
+
+    async def compacted() -> bool:
+        return deleted == [task_id]
+    await wait_until(compacted, 30, "the runner's compaction")
+    stored = await services.control.store.get(task_id)
+    latest = await services.saver.aget_tuple({"configurable": {"thread_id": task_id, "checkpoint_ns": ""}})
+    assert compacted_history(stored.final_checkpoint, stored.state) == [history_entry(latest)]
 
 
 async def test_an_interrupted_compaction_is_finished_by_the_next_one(start_app, redis_url) -> None:
