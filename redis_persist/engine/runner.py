@@ -93,6 +93,7 @@ class TaskRunner:
         self._storage_faults = storage_faults
         self._runs = runs  # LangGraph Server runs (tasks on a shared thread); None: plain tasks only
         self._fences: dict[str, Fence | None] = {}  # task id -> the fence its running graph's saver checks
+        self._compactions: set[asyncio.Task[None]] = set()  # compactions of completed tasks still under way
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
@@ -366,14 +367,25 @@ class TaskRunner:
         return True
 
     async def _compact(self, task_id: str, last_checkpoint: dict[str, Any] | None) -> None:
-        """Compact the task just completed (engine/compaction.py); on any failure the sweep does it later."""
+        """Compact the task just completed (engine/compaction.py); on any failure the sweep does it later.
+
+        Shielded: the worker cancels this run as soon as it sees the task is no longer running (the move to
+        completed notifies it too), and the compaction must not be cut short by that every other time.
+        """
         if self._compaction is None:
             return
         fence = self._fences.get(task_id)
         saved = fence.last_saved if isinstance(fence, Fence) else None
         summary = final_summary(last_checkpoint, saved) if last_checkpoint is not None else None
+        compaction = asyncio.create_task(self._compact_quietly(self._compaction, task_id, summary))
+        self._compactions.add(compaction)  # the loop keeps only weak references to tasks
+        compaction.add_done_callback(self._compactions.discard)
+        await asyncio.shield(compaction)
+
+    async def _compact_quietly(self, compaction: FinishedCompaction, task_id: str,
+                               summary: dict[str, Any] | None) -> None:
         try:
-            await self._compaction.compact_completed(task_id, summary)
+            await compaction.compact_completed(task_id, summary)
         except Exception as error:  # noqa: BLE001 - the task has completed either way; it stays queued for the sweep
             log.warning("compaction failed; left to the sweep", extra={"task_id": task_id, "replica": self._replica,
                                                                        "error": f"{type(error).__name__}: {error}"})

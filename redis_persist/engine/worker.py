@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 CLAIM_BATCH = 4
 CLAIM_BLOCK_MS = 1000
+# Where someone else moves a running task (a cancel; a re-queue once its lease expired), or it is gone: its
+# runner stops at once. Every other move out of running is the runner's own (complete, fail, pause,
+# interrupt: lease-guarded), and it is left to finish what follows it (thread hand-over, compaction).
+STOPPED_BY_OTHERS = frozenset({TaskStatus.CANCELLED, TaskStatus.QUEUED, None})
 
 
 async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
@@ -206,7 +210,7 @@ class Worker:
                     if message["type"] != "message":
                         continue
                     task_id = message["data"]
-                    if task_id in self._running and await self._store.status_of(task_id) != TaskStatus.RUNNING:
+                    if task_id in self._running and await self._store.status_of(task_id) in STOPPED_BY_OTHERS:
                         self._stop_task(task_id)
             except RedisError as error:
                 log.warning("control loop: redis error", extra={"replica": self._replica, "error": str(error)})

@@ -156,9 +156,11 @@ async def test_the_kept_final_checkpoint_is_the_one_history_showed_before(start_
         assert after[field] == state[field], field
 
 
-async def test_the_runner_keeps_the_final_checkpoint_as_the_checkpointer_holds_it(api, monkeypatch) -> None:
-    # The runner builds the summary from its own run (no read back): compare it with the checkpoint itself,
+async def test_the_runner_keeps_the_final_checkpoint_as_the_checkpointer_holds_it(start_app, monkeypatch) -> None:
+    # The runner compacts the task it completed at once (the sweep, a lease time = 60 s later, is not what
+    # does it here), with a summary from its own run (no read back): compare it with the checkpoint itself,
     # kept here by not letting the compaction delete it.
+    api = await start_app({"REDIS_PERSIST_LEASE_TTL_SECONDS": "60"})
     services = api.app.state.services
     deleted: list[str] = []
 
