@@ -41,10 +41,11 @@ def _queued_for_compaction(redis_url: str) -> list[str]:
 
 
 async def _compacted(redis_url: str, task_id: str) -> list[str]:
-    """Wait until only the task's record and events are left; returns its keys."""
+    """Wait until only the task's record and events are left and it is off the compaction queue; its keys."""
     async def only_ours() -> list[str] | None:
         found = _keys_of(redis_url, task_id)
-        return found if found == [keys.events(task_id), keys.task(task_id)] else None
+        is_done = found == [keys.events(task_id), keys.task(task_id)] and task_id not in _queued_for_compaction(redis_url)
+        return found if is_done else None
     return await wait_until(only_ours, 30, f"task {task_id} to be compacted")
 
 
@@ -55,7 +56,7 @@ def _compaction(service) -> FinishedCompaction:
 
 async def test_a_completed_task_keeps_its_record_events_and_final_checkpoint_only(api, redis_url) -> None:
     client = api.client
-    task_id = await execute(client, "data_pipeline", {"step_seconds": 0})
+    task_id = await execute(client, "data_pipeline", {"step_seconds": 0}, task_id="kept-1")
     done = await wait_status(client, task_id, "completed")
     assert await _compacted(redis_url, task_id)  # fails if compaction silently stops happening
     assert _queued_for_compaction(redis_url) == []
@@ -85,6 +86,16 @@ async def test_a_completed_task_keeps_its_record_events_and_final_checkpoint_onl
     assert [s["checkpoint_id"] for s in thread_history] == [after["checkpoint_id"]]
     assert (await client.get(f"/threads/{task_id}")).json()["values"] == after["state"]
     assert (await client.get(f"/threads/{task_id}/state/{final['parent_checkpoint_id']}")).status_code == 404
+
+    # What only a task that can still run needs is gone from the record; an idempotent create still works.
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert not {"initial_state", "fence", "current_node"} & set(raw.hkeys(keys.task(task_id)))
+    raw.close()
+    body = {"graph_name": "data_pipeline", "initial_state": {"step_seconds": 0}, "task_id": task_id}
+    again = await client.post("/api/tasks/execute", json=body)
+    assert again.status_code == 202 and again.json()["status"] == "completed", again.text
+    other = await client.post("/api/tasks/execute", json={**body, "initial_state": {"step_seconds": 1}})
+    assert other.status_code == 409
 
     assert (await client.delete(f"/api/tasks/{task_id}")).status_code == 200
     assert _keys_of(redis_url, task_id) == []

@@ -29,6 +29,7 @@ if type(dumped) == 'string' then
   local ttl = redis.call('PTTL', t.events)
   redis.pcall('RESTORE', t.events, ttl > 0 and ttl or 0, dumped, 'REPLACE')
 end
--- Only a running task uses these (claim.lua, renew_leases.lua, the runner).
-redis.call('HDEL', t.task, 'fence', 'current_node')
+-- Only a task that can still run uses these (claim.lua, renew_leases.lua, the runner: initial_state is its
+-- first input; no answer shows it, and an idempotent create compares request_hash).
+redis.call('HDEL', t.task, 'fence', 'current_node', 'initial_state')
 return 'ok'
