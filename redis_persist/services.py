@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from redisvl.exceptions import RedisSearchError
 
 from redis_persist.engine.access import AccessControl
+from redis_persist.engine.compaction import FinishedCompaction
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runner import TaskRunner
@@ -45,7 +46,10 @@ class Services:
             settings.redis_url, settings.redis_retries, settings.redis_health_check_seconds)
         redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=True)
         saver_redis = connections.async_client(max_connections=settings.redis_max_connections, decode_responses=False)
-        store = TaskStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds)
+        # A cancelled task's runner may still be writing its last checkpoint: the sweep compacts it a lease
+        # time later, by when that runner has stopped or its writes fail their fence.
+        store = TaskStore(redis, settings.events_max_per_task, settings.finished_ttl_seconds,
+                          compaction_grace_seconds=settings.lease_ttl_seconds if settings.finished_compaction else None)
         saver = fenced_saver(settings.checkpoint_history, saver_redis, redis, min_replicas=settings.min_replicas,
                              replica_ack_timeout_seconds=settings.replica_ack_timeout_seconds)
         graphs = GraphRegistry.load(settings.graphs, saver, settings.node_timeout_seconds)
@@ -53,10 +57,12 @@ class Services:
         storage_faults = StorageFaultCounter()
         worker: Worker | None = None
         if run_worker:
-            runner = TaskRunner(store, graphs, settings.service_name, storage_faults, RunHooks.build(redis, settings))
+            compaction = FinishedCompaction(store, saver) if settings.finished_compaction else None
+            runner = TaskRunner(store, graphs, settings.service_name, storage_faults, RunHooks.build(redis, settings),
+                                compaction=compaction)
             worker = Worker(redis, connections, control, runner, settings.service_name,
                             settings.max_tasks, settings.lease_ttl_seconds,
-                            tenant_max_running=settings.tenant_max_running)
+                            tenant_max_running=settings.tenant_max_running, compaction=compaction)
         access = None
         if settings.is_auth_enabled:
             admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None

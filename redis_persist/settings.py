@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600,
         description="How long a checkpoint waits for min_replicas acknowledgements before the node boundary fails.",
     )
+    finished_compaction: bool = Field(
+        default=True,
+        description="A completed or cancelled task of its own keeps its record, events and a summary of its final "
+        "checkpoint; its checkpoints are deleted (history then lists the final one only). false keeps them all.",
+    )
     checkpoint_history: Literal["all", "latest"] = Field(
         default="all",
         description="'all' keeps every checkpoint of a thread (history, time travel, rollback); 'latest' keeps "

@@ -37,6 +37,9 @@ class Task:
     tenant: str = DEFAULT_TENANT
     thread_id: str = ""  # the checkpointer thread; a task made by /api/tasks is a thread of its own
     run_spec: dict[str, Any] = field(default_factory=dict)  # LangGraph Server run options; {} for /api/tasks
+    # Set once a finished task is compacted (engine/compaction.py): its final checkpoint as history shows it
+    # ({} when it had none); its checkpoints are then gone from the checkpointer.
+    final_checkpoint: dict[str, Any] | None = None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Task:
@@ -65,7 +68,13 @@ class Task:
             tenant=raw.get("tenant") or DEFAULT_TENANT,
             thread_id=raw.get("thread_id") or raw["task_id"],
             run_spec=decode_stored(raw.get("run_spec")) or {},
+            final_checkpoint=decode_stored(raw.get("final_checkpoint")) if "final_checkpoint" in raw else None,
         )
+
+    @property
+    def is_own_thread(self) -> bool:
+        """Made by /api/tasks: its checkpoints are its own, not a LangGraph thread's shared with other runs."""
+        return not self.run_spec and self.thread_id == self.task_id
 
     @property
     def public_id(self) -> str:

@@ -16,6 +16,7 @@ from redis_persist.core.payload import check_user_json
 from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
+from redis_persist.engine.compaction import compacted_history, history_entry
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.store.events import EventLog
 from redis_persist.store.tasks import TaskStore
@@ -33,12 +34,6 @@ def _require(caller: Caller, action: str) -> None:
 def _by(caller: Caller) -> dict[str, str]:
     """Who did a control action, for its event (nothing when auth is off)."""
     return {"by": caller.key_id} if caller.key_id else {}
-
-
-def _user_channels(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    # LangGraph keeps routing channels (branch:to:x, __start__) beside the state itself.
-    values = checkpoint.get("channel_values", {})
-    return {k: v for k, v in values.items() if not k.startswith(("branch:", "__"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +139,11 @@ class TaskControl:
         await self._checkpointer.adelete_thread(task_id)
 
     async def history(self, task_id: str, limit: int, *, caller: Caller) -> list[dict[str, Any]]:
-        """The task's checkpoints, newest first."""
+        """The task's checkpoints, newest first; a compacted finished task's final one only."""
         _require(caller, "read")
         task_id = scoped_id(caller.tenant, task_id)
-        await self.store.get(task_id)
+        task = await self.store.get(task_id)
+        if task.final_checkpoint is not None:
+            return compacted_history(task.final_checkpoint, task.state)[:limit]
         config = {"configurable": {"thread_id": task_id}}
-        history = []
-        async for item in self._checkpointer.alist(config, limit=limit):
-            parent = (item.parent_config or {}).get("configurable", {}).get("checkpoint_id")
-            history.append({
-                "checkpoint_id": item.config["configurable"]["checkpoint_id"],
-                "parent_checkpoint_id": parent,
-                "step": item.metadata.get("step"),
-                "source": item.metadata.get("source"),
-                "created_at": item.checkpoint.get("ts"),
-                "values": json.loads(json.dumps(_user_channels(item.checkpoint), default=str)),
-            })
-        return history
+        return [history_entry(item) async for item in self._checkpointer.alist(config, limit=limit)]

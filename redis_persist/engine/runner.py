@@ -16,6 +16,7 @@ from langgraph.types import Command
 from redis_persist.core.errors import GraphNotFound, LeaseLost
 from redis_persist.core.events import EventType, make_event, task_paused
 from redis_persist.core.status import Action
+from redis_persist.engine.compaction import FinishedCompaction, final_summary
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.engine.runs import RunHooks, base_config
 from redis_persist.engine.saver import FENCE_KEY, Fence, fence_clock
@@ -83,13 +84,16 @@ class TaskRunner:
     """
 
     def __init__(self, store: TaskStore, graphs: GraphRegistry, replica: str,
-                 storage_faults: StorageFaultCounter, runs: RunHooks | None = None) -> None:
+                 storage_faults: StorageFaultCounter, runs: RunHooks | None = None,
+                 compaction: FinishedCompaction | None = None) -> None:
         self._store = store
+        self._compaction = compaction  # None: finished tasks keep their checkpoints
         self._graphs = graphs
         self._replica = replica
         self._storage_faults = storage_faults
         self._runs = runs  # LangGraph Server runs (tasks on a shared thread); None: plain tasks only
         self._fences: dict[str, Fence | None] = {}  # task id -> the fence its running graph's saver checks
+        self._compactions: set[asyncio.Task[None]] = set()  # compactions of completed tasks still under way
 
     async def run(self, task_id: str, token: str) -> None:
         """Run until the task completes, fails, pauses, waits for input, or this replica must stop."""
@@ -157,6 +161,7 @@ class TaskRunner:
         step = _Step(_restored_task_ids(latest.pending_writes if latest is not None else []))
         interrupts: list[Any] = []
         values: Any = task.state
+        last_checkpoint: dict[str, Any] | None = None  # the stream's chunk of the newest checkpoint
         try:
             if task.is_pause_requested and latest is not None:
                 raise _Paused  # asked while this run waited out a storage fault: nothing is in flight
@@ -187,6 +192,7 @@ class TaskRunner:
                             task_id, token, outage, current_node, chunk, len(completed), total)
                     elif mode == "checkpoints":
                         values = chunk["values"]
+                        last_checkpoint = chunk
                         done = step.close()
                         is_pause_requested = await self._record_checkpoint(
                             task_id, token, outage, chunk, done, completed, total)
@@ -226,8 +232,10 @@ class TaskRunner:
                     events=[make_event(EventType.INTERRUPT, task_id, interrupt=_jsonable(payload), node=current_node)],
                 )
             else:
-                await self._finish(task_id, token, outage, Action.COMPLETE,
-                                   fields={"progress": "100", "state": _to_json(values)})
+                is_completed = await self._finish(task_id, token, outage, Action.COMPLETE,
+                                                  fields={"progress": "100", "state": _to_json(values)})
+                if is_completed and not task.run_spec:  # by this run: its last checkpoint is the task's final one
+                    await self._compact(task_id, last_checkpoint)
 
     async def _wait_out(self, task_id: str, outage: StorageOutage, error: BaseException, operation: str) -> None:
         """Count a storage fault, say so, and wait (exponential backoff, capped) before the next try."""
@@ -345,7 +353,8 @@ class TaskRunner:
         fields: dict[str, str] | None = None,
         drop: list[str] | None = None,
         events: list[str] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Apply the action that ends this run; False if the lease was lost first (someone else owns the task)."""
         try:
             await self._write(task_id, token, outage, "finish", lambda: self._store.act(
                 task_id, action, token=token, fields={"current_node": "", **(fields or {})}, drop=drop or (),
@@ -353,8 +362,33 @@ class TaskRunner:
             ))
         except LeaseLost:
             log.warning("lease lost before the task could end", extra={"task_id": task_id, "replica": self._replica})
-            return
+            return False
         await self._run_ended(task_id, action)
+        return True
+
+    async def _compact(self, task_id: str, last_checkpoint: dict[str, Any] | None) -> None:
+        """Compact the task just completed (engine/compaction.py); on any failure the sweep does it later.
+
+        Shielded: the worker cancels this run as soon as it sees the task is no longer running (the move to
+        completed notifies it too), and the compaction must not be cut short by that every other time.
+        """
+        if self._compaction is None:
+            return
+        fence = self._fences.get(task_id)
+        saved = fence.last_saved if isinstance(fence, Fence) else None
+        summary = final_summary(last_checkpoint, saved) if last_checkpoint is not None else None
+        compaction = asyncio.create_task(self._compact_quietly(self._compaction, task_id, summary))
+        self._compactions.add(compaction)  # the loop keeps only weak references to tasks
+        compaction.add_done_callback(self._compactions.discard)
+        await asyncio.shield(compaction)
+
+    async def _compact_quietly(self, compaction: FinishedCompaction, task_id: str,
+                               summary: dict[str, Any] | None) -> None:
+        try:
+            await compaction.compact_completed(task_id, summary)
+        except Exception as error:  # noqa: BLE001 - the task has completed either way; it stays queued for the sweep
+            log.warning("compaction failed; left to the sweep", extra={"task_id": task_id, "replica": self._replica,
+                                                                       "error": f"{type(error).__name__}: {error}"})
 
     async def _run_ended(self, task_id: str, action: Action) -> None:
         """Tell the LangGraph run side that a run has ended (its thread may pass to the next run)."""

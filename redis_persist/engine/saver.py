@@ -57,6 +57,9 @@ class Fence(list):  # type: ignore[type-arg]
     def __init__(self, lease_id: str, token: str) -> None:
         super().__init__([lease_id, token])
         self.confirmed_at = float("-inf")
+        # (checkpoint id, its `ts`) of the last checkpoint this run saved: what a finished task's compaction
+        # keeps of it (engine/compaction.py), without reading it back.
+        self.last_saved: tuple[str, str] | None = None
 
     def confirmed(self, sent_at: float) -> None:
         """The lease was ours when a check sent at `sent_at` (fence_clock) ran on the server."""
@@ -155,6 +158,9 @@ class _Fenced:
         saved = await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
         if self._min_replicas:
             await self._wait_for_replicas(config["configurable"]["thread_id"])
+        fence = config["configurable"][FENCE_KEY]
+        if isinstance(fence, Fence):
+            fence.last_saved = (checkpoint["id"], checkpoint.get("ts", ""))
         return saved
 
     async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from redis_persist.core.status import Action, TaskStatus
 from redis_persist.core.task import Task
 from redis_persist.engine import lgjson
 from redis_persist.engine.control import TaskControl
+from redis_persist.engine.compaction import compacted_history
 from redis_persist.engine.graphs import LoadedGraph
 from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
 from redis_persist.engine.saver import FENCE_KEY
@@ -94,6 +95,18 @@ def snapshot_json(snapshot: StateSnapshot) -> dict[str, Any]:
         "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
         "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
     }
+
+
+def compacted_snapshot_json(thread_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A compacted finished task's final checkpoint (engine/compaction.py) as a thread state: it has no next step."""
+    def ref(checkpoint_id: str | None) -> dict[str, Any] | None:
+        return _checkpoint_ref({"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+                               if checkpoint_id else None)
+    return {"values": entry["values"], "next": [], "tasks": [],
+            "metadata": {"source": entry.get("source"), "step": entry.get("step")},
+            "created_at": entry.get("created_at"), "checkpoint": ref(entry["checkpoint_id"]),
+            "parent_checkpoint": ref(entry.get("parent_checkpoint_id")), "interrupts": [],
+            "checkpoint_id": entry["checkpoint_id"], "parent_checkpoint_id": entry.get("parent_checkpoint_id")}
 
 
 class LangGraphControl:
@@ -232,9 +245,19 @@ class LangGraphControl:
                 raise ResourceNotFound("thread", public_id(thread_id)) from None
             if task.run_spec or task.thread_id != thread_id:
                 raise ResourceNotFound("thread", public_id(thread_id)) from None
-            return {"thread_id": thread_id, "graph_id": task.graph_name,
-                    "assistant_id": assistant_id_of(task.graph_name), "active_run": task.task_id,
-                    "created_at": task.created_at, "updated_at": task.updated_at, "metadata": "{}", "is_task": "1"}
+            found = {"thread_id": thread_id, "graph_id": task.graph_name,
+                     "assistant_id": assistant_id_of(task.graph_name), "active_run": task.task_id,
+                     "created_at": task.created_at, "updated_at": task.updated_at, "metadata": "{}", "is_task": "1"}
+            if task.final_checkpoint is not None:  # compacted: its checkpoints are gone, its history is this
+                found["compacted_history"] = json.dumps(compacted_history(task.final_checkpoint, task.state))
+            return found
+
+    @staticmethod
+    def _compacted_states(raw: dict[str, str]) -> list[dict[str, Any]] | None:
+        """A compacted task's states (its final checkpoint, or none), or None for anything else."""
+        if "compacted_history" not in raw:
+            return None
+        return [compacted_snapshot_json(raw["thread_id"], entry) for entry in json.loads(raw["compacted_history"])]
 
     def _metadata(self, raw: dict[str, str]) -> dict[str, Any]:
         metadata = json.loads(raw.get("metadata") or "{}")
@@ -263,6 +286,9 @@ class LangGraphControl:
             "error": error,
             "interrupts": interrupts,
         }
+        compacted = self._compacted_states(raw)
+        if compacted:
+            shown["values"] = compacted[0]["values"]
         if _shows_tenant(caller):
             shown["tenant"] = tenant
         return shown
@@ -302,6 +328,11 @@ class LangGraphControl:
         """The thread's state at its latest (or the given) checkpoint."""
         _require(caller, "read")
         raw = await self._thread_or_task(scoped_id(caller.tenant, thread_id))
+        compacted = self._compacted_states(raw)
+        if compacted is not None:
+            found = [s for s in compacted if checkpoint_id in (None, s["checkpoint_id"])]
+            if found:
+                return found[0]
         snapshot = await self._snapshot(raw, checkpoint_id)
         if snapshot is None:
             if checkpoint_id:
@@ -315,6 +346,10 @@ class LangGraphControl:
         _require(caller, "read")
         thread_id = scoped_id(caller.tenant, thread_id)
         raw = await self._thread_or_task(thread_id)
+        compacted = self._compacted_states(raw)
+        if compacted is not None:
+            return [s for s in compacted if checkpoint_id in (None, s["checkpoint_id"])
+                    and not (before and s["checkpoint_id"] >= before)][:limit]
         graph = self._thread_graph(raw)
         if graph is None:
             return []

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from redis_persist.core.auth import OPEN_CALLER
 from redis_persist.core.errors import IllegalTransition, LeaseLost, TaskNotFound
 from redis_persist.core.status import Action, TaskStatus
+from redis_persist.engine.compaction import FinishedCompaction
 from redis_persist.engine.control import TaskControl
 from redis_persist.engine.runner import TaskRunner
 from redis_persist.engine.storage_faults import storage_fault
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 CLAIM_BATCH = 4
 CLAIM_BLOCK_MS = 1000
+# Where someone else moves a running task (a cancel; a re-queue once its lease expired), or it is gone: its
+# runner stops at once. Every other move out of running is the runner's own (complete, fail, pause,
+# interrupt: lease-guarded), and it is left to finish what follows it (thread hand-over, compaction).
+STOPPED_BY_OTHERS = frozenset({TaskStatus.CANCELLED, TaskStatus.QUEUED, None})
 
 
 async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
@@ -50,8 +55,10 @@ class Worker:
         max_tasks: int,
         lease_ttl_seconds: float,
         tenant_max_running: int = 0,
+        compaction: FinishedCompaction | None = None,
     ) -> None:
         self._redis = redis
+        self._compaction = compaction
         self._control = control
         self._store = control.store
         self._runner = runner
@@ -168,7 +175,7 @@ class Worker:
             try:
                 await self._sweep()
             except Exception as error:
-                # The saver (removing expired tasks' checkpoints) wraps Redis errors in redisvl's own.
+                # The saver (removing expired or compacted tasks' checkpoints) wraps Redis errors in redisvl's own.
                 if storage_fault(error) is None:
                     raise
                 log.warning("sweep: redis error", extra={"replica": self._replica, "error": str(error)})
@@ -188,6 +195,8 @@ class Worker:
                 await self._control.delete(task_id, caller=OPEN_CALLER)
             except (TaskNotFound, IllegalTransition):
                 pass  # removed by someone else meanwhile
+        if self._compaction is not None:
+            await self._compaction.compact_due()  # cancelled tasks; completed ones a crash left uncompacted
 
     async def _control_loop(self) -> None:
         """Stop a task at once when someone else ended it (cancel); pauses wait for a boundary."""
@@ -201,7 +210,7 @@ class Worker:
                     if message["type"] != "message":
                         continue
                     task_id = message["data"]
-                    if task_id in self._running and await self._store.status_of(task_id) != TaskStatus.RUNNING:
+                    if task_id in self._running and await self._store.status_of(task_id) in STOPPED_BY_OTHERS:
                         self._stop_task(task_id)
             except RedisError as error:
                 log.warning("control loop: redis error", extra={"replica": self._replica, "error": str(error)})

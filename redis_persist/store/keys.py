@@ -11,7 +11,7 @@ assembled from these blocks, whose order store/lua/prelude.lua reads (the consta
 by store/scripts.py from SHARED_KEYS, TASK_BLOCK and THREAD_BLOCK):
 
 - shared_keys(): one status index per TaskStatus (in enum order), then INDEX_ALL, EXPIRY, SEQUENCE,
-  TENANTS: every script that moves, creates or queues a task gets them first.
+  TENANTS, COMPACT: every script that moves, creates or queues a task gets them first.
 - task_keys(id): the task hash, its events, its lease, then its tenant's running set, work stream and
   task index (the tenant is the store id's scope, core.auth.split_scoped_id; Lua checks it against the
   task's stored tenant before writing).
@@ -33,6 +33,7 @@ INDEX_ALL = PREFIX + "idx:all"  # zset task_id -> creation sequence
 INDEX_STATUS = PREFIX + "idx:status:"  # zset per status
 INDEX_GRAPH = PREFIX + "idx:graph:"  # zset per graph name
 EXPIRY = PREFIX + "expiry"  # zset task_id -> when (ms) a finished task is to be removed
+COMPACT = PREFIX + "compact"  # zset task_id -> when (ms) a finished task's checkpoints are due for compaction
 SEQUENCE = PREFIX + "seq"  # counter giving each task its creation sequence
 QUEUE = PREFIX + "queue"  # stream of task ids to run
 QUEUE_GROUP = "workers"
@@ -138,13 +139,13 @@ def stateless_hold(thread_id: str) -> str:
 PER_ID_PREFIXES = (TASK, EVENTS, LEASE, RUN_STREAM, WEBHOOK, THREAD, THREAD_RUNS, THREAD_PENDING, STATELESS_HOLD)
 
 # ---- Each script's KEYS (the layout is described at the top of this module) ----
-SHARED_KEYS = tuple(f"status:{s.value}" for s in TaskStatus) + ("all", "expiry", "seq", "tenants")
+SHARED_KEYS = tuple(f"status:{s.value}" for s in TaskStatus) + ("all", "expiry", "seq", "tenants", "compact")
 TASK_BLOCK = ("task", "events", "lease", "running", "queue", "tenant_index")
 THREAD_BLOCK = ("thread", "runs", "pending", "threads", "threads_pending")
 
 
 def shared_keys() -> list[str]:
-    return [*(status_index(s.value) for s in TaskStatus), INDEX_ALL, EXPIRY, SEQUENCE, TENANTS]
+    return [*(status_index(s.value) for s in TaskStatus), INDEX_ALL, EXPIRY, SEQUENCE, TENANTS, COMPACT]
 
 
 def task_keys(task_id: str) -> list[str]:
@@ -160,7 +161,7 @@ def thread_keys(thread_id: str) -> list[str]:
 
 
 def for_task(task_id: str) -> list[str]:
-    """act.lua, claim.lua, record.lua."""
+    """act.lua, claim.lua, record.lua, compact.lua."""
     return [*shared_keys(), *task_keys(task_id)]
 
 

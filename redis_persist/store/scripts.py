@@ -40,7 +40,7 @@ def lua_status_index() -> str:
 
 
 def lua_shared() -> str:
-    """SHARED.all, .expiry, .seq, .tenants -> their KEYS entries."""
+    """SHARED.all, .expiry, .seq, .tenants, .compact -> their KEYS entries."""
     rows = [f"{name} = KEYS[{n}]" for name, n in _shared_positions().items() if not name.startswith("status:")]
     return "{" + ", ".join(rows) + "}"
 
@@ -60,6 +60,7 @@ PRELUDE = (load("prelude").replace("%DEFAULT%", DEFAULT_TENANT).replace("%SEPARA
            .replace("%TASK_BLOCK%", lua_names(keys.TASK_BLOCK))
            .replace("%THREAD_BLOCK%", lua_names(keys.THREAD_BLOCK)).replace("%MOVES%", lua_moves()))
 # One script per file, each after the prelude.
-CREATE, ACT, CLAIM, RECORD, RENEW_LEASES, DELETE, FAIR_READ = (
-    PRELUDE + load(name) for name in ("create", "act", "claim", "record", "renew_leases", "delete", "fair_read")
+CREATE, ACT, CLAIM, RECORD, RENEW_LEASES, DELETE, FAIR_READ, COMPACT = (
+    PRELUDE + load(name)
+    for name in ("create", "act", "claim", "record", "renew_leases", "delete", "fair_read", "compact")
 )

@@ -30,15 +30,20 @@ async def _at_most_once(script: AsyncScript, script_keys: list[str], args: list[
 class TaskStore:
     """The one door through which a task's record and status change."""
 
-    def __init__(self, redis: Redis, events_max_per_task: int, finished_ttl_seconds: float = 0) -> None:
+    def __init__(self, redis: Redis, events_max_per_task: int, finished_ttl_seconds: float = 0,
+                 compaction_grace_seconds: float | None = None) -> None:
+        """`compaction_grace_seconds`: None leaves finished tasks' checkpoints alone; else a finished task of
+        its own is queued for compaction (engine/compaction.py) this long after it ends, for the sweep."""
         self._redis = redis
         self._maxlen = events_max_per_task
         self._finished_ttl_ms = int(finished_ttl_seconds * 1000)
+        self._compaction_grace_ms = None if compaction_grace_seconds is None else int(compaction_grace_seconds * 1000)
         self._create = redis.register_script(scripts.CREATE)
         self._act = redis.register_script(scripts.ACT)
         self._claim = redis.register_script(scripts.CLAIM)
         self._record = redis.register_script(scripts.RECORD)
         self._delete = redis.register_script(scripts.DELETE)
+        self._compact = redis.register_script(scripts.COMPACT)
 
     async def create(
         self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str,
@@ -145,9 +150,12 @@ class TaskStore:
         if target is None:
             await self._remove(task_id)
             return None
-        expire_at = ""
+        expire_at = compact_at = ""
+        now_ms = int(time.time() * 1000)
         if target.is_final and self._finished_ttl_ms:
-            expire_at = str(int(time.time() * 1000) + self._finished_ttl_ms)
+            expire_at = str(now_ms + self._finished_ttl_ms)
+        if target.is_final and self._compaction_grace_ms is not None:
+            compact_at = str(now_ms + self._compaction_grace_ms)
         guard = "lease" if token is not None else "orphan" if action == Action.REQUEUE else ""
         outcome, current = await _at_most_once(
             self._act, keys.for_task(task_id), [
@@ -162,6 +170,7 @@ class TaskStore:
                 self._maxlen,
                 utc_now(),
                 expire_at,
+                compact_at,
             ]
         )
         if outcome == "missing":
@@ -251,6 +260,25 @@ class TaskStore:
         """Finished tasks whose retention time has passed."""
         now_ms = int(time.time() * 1000)
         return await self._redis.zrangebyscore(keys.EXPIRY, "-inf", now_ms, start=0, num=limit)
+
+    async def due_for_compaction(self, limit: int) -> list[str]:
+        """Finished tasks whose checkpoints are due for compaction (their grace time has passed)."""
+        now_ms = int(time.time() * 1000)
+        return await self._redis.zrangebyscore(keys.COMPACT, "-inf", now_ms, start=0, num=limit)
+
+    async def keep_final_checkpoint(self, task_id: str, summary: dict[str, Any] | None) -> bool:
+        """First step of a compaction: store `summary` (the final checkpoint as history shows it) in the record.
+
+        Only for a finished task of its own; False (and off the compaction queue) for any other or a missing
+        one. `summary` None keeps the one already stored (a compaction that was interrupted ran again).
+        """
+        outcome = await self._compact(keys=keys.for_task(task_id),
+                                      args=[task_id, "" if summary is None else json.dumps(summary)])
+        return outcome == "ok"
+
+    async def compacted(self, task_id: str) -> None:
+        """Last step of a compaction: the task's checkpoints are gone; take it off the compaction queue."""
+        await self._redis.zrem(keys.COMPACT, task_id)
 
     async def _remove(self, task_id: str) -> None:
         """Action.DELETE: remove the task record, its events and index entries."""

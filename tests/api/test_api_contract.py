@@ -120,8 +120,9 @@ async def test_list_is_newest_first_with_filters_and_cursor_pages(api) -> None:
     assert (await client.get("/api/tasks", params={"status": "running"})).json() == {"tasks": [], "next_cursor": None}
 
 
-async def test_history_is_newest_first_and_delete_removes_checkpoints_and_events(api, redis_url) -> None:
-    client = api.client
+async def test_history_is_newest_first_and_delete_removes_checkpoints_and_events(start_app, redis_url) -> None:
+    # Every checkpoint kept: a finished task is otherwise compacted (tests/api/test_finished_compaction.py).
+    client = (await start_app({"REDIS_PERSIST_FINISHED_COMPACTION": "false"})).client
     task_id = await execute(client, "data_pipeline", {"step_seconds": 0})
     await wait_status(client, task_id, "completed")
     checkpoints = (await client.get(f"/api/tasks/{task_id}/history")).json()["checkpoints"]

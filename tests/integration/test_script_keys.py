@@ -31,7 +31,8 @@ from redis_persist.store.webhooks import WebhookQueue
 S = TaskStatus
 ALL_SCRIPTS = {
     name: getattr(module, name)
-    for module, names in ((scripts, ("CREATE", "ACT", "CLAIM", "RECORD", "RENEW_LEASES", "DELETE", "FAIR_READ")),
+    for module, names in ((scripts, ("CREATE", "ACT", "CLAIM", "RECORD", "RENEW_LEASES", "DELETE", "FAIR_READ",
+                                    "COMPACT")),
                           (thread_scripts, ("CREATE_THREAD", "CREATE_RUN", "ADVANCE", "DELETE_THREAD",
                                             "LOCK_FOR_UPDATE", "RELEASE_LEASE", "CLAIM_WEBHOOKS")))
     for name in names
@@ -130,7 +131,8 @@ async def _lease_round(keeper: LeaseKeeper) -> None:
 
 
 async def test_every_script_touches_only_its_keys(clean_redis, aredis, probe) -> None:
-    tasks, threads = TaskStore(aredis, 100, finished_ttl_seconds=60), ThreadStore(aredis, 100, 60)
+    tasks = TaskStore(aredis, 100, finished_ttl_seconds=60, compaction_grace_seconds=0)
+    threads = ThreadStore(aredis, 100, 60)
     queue, hooks = WorkQueue(aredis, "c1", tenant_max_running=5), WebhookQueue(aredis)
     keeper = LeaseKeeper(RedisConnections.from_url(clean_redis), "r1", lease_ttl_seconds=5, on_lost=lambda _: None)
     await queue.ensure_group()
@@ -155,6 +157,7 @@ async def test_every_script_touches_only_its_keys(clean_redis, aredis, probe) ->
         await tasks.act("t1", Action.RESUME)
         token = await tasks.claim("t1", "r1", 10_000)
         await tasks.act("t1", Action.COMPLETE, token=token)
+        assert await tasks.keep_final_checkpoint("t1", {"checkpoint_id": "c1"})  # compaction's first step
         await tasks.act("t1", Action.DELETE)
         token = await tasks.claim("acme.t2", "r1", 10_000)
         await aredis.delete(keys.lease("acme.t2"))  # its replica is gone

@@ -49,5 +49,6 @@ def test_the_prelude_maps_every_status_to_its_index_key() -> None:
     for position, name in enumerate(keys.SHARED_KEYS, start=1):
         assert keys.shared_keys()[position - 1] == (
             keys.status_index(name.removeprefix("status:")) if name.startswith("status:") else
-            {"all": keys.INDEX_ALL, "expiry": keys.EXPIRY, "seq": keys.SEQUENCE, "tenants": keys.TENANTS}[name])
+            {"all": keys.INDEX_ALL, "expiry": keys.EXPIRY, "seq": keys.SEQUENCE, "tenants": keys.TENANTS,
+             "compact": keys.COMPACT}[name])
     assert "queued = KEYS[1]" in scripts.PRELUDE and "%" not in scripts.lua_status_index()

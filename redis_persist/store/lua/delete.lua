@@ -13,5 +13,6 @@ redis.call('ZREM', SHARED.all, t.id)
 redis.call('ZREM', STATUS_INDEX[status], t.id)
 redis.call('ZREM', graph_index, t.id)
 redis.call('ZREM', SHARED.expiry, t.id)
+redis.call('ZREM', SHARED.compact, t.id)
 redis.call('ZREM', t.tenant_index, t.id)
 return {'ok', status}
