@@ -120,7 +120,7 @@ async def probe(base_url: str, path_of, stop: asyncio.Event, latencies: list[flo
             await asyncio.sleep(0.02)
 
 
-async def measure(base_url: str, finished_ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
+async def measure(base_url: str, redis_url: str, finished_ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Warm-up, idle probes, then the drain with the probes running."""
     warmup = [uuid.uuid4().hex for _ in range(args.warmup)]
     result: dict[str, Any] = {"warmup": await closed_loop(base_url, warmup, min(50, args.warmup))}
@@ -138,13 +138,57 @@ async def measure(base_url: str, finished_ids: list[str], args: argparse.Namespa
                 await asyncio.sleep(args.idle_seconds)
             else:
                 ids = [uuid.uuid4().hex for _ in range(args.tasks)]
+                costs = RedisCosts(redis_url)
                 result["drain"] = await closed_loop(base_url, ids, args.in_flight)
+                result["drain"]["redis"] = costs.stop(args.tasks)
         finally:
             stop.set()
             await asyncio.gather(*probes)
         result[f"{phase}_probes"] = {name: summary_ms(values) for name, values in latencies.items()}
     result["probe_errors"] = errors[:20]
     return result
+
+
+class RedisCosts:
+    """What Redis spent between construction and stop(): per command calls and microseconds per call, forks."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url, decode_responses=True)
+        self._client.config_resetstat()
+        self._forks = self._client.info("stats")["total_forks"]
+
+    def stop(self, tasks: int) -> dict[str, Any]:
+        try:
+            stats = self._client.info("commandstats")
+            forks = self._client.info("stats")["total_forks"] - self._forks
+            persistence = self._client.info("persistence")
+        finally:
+            self._client.close()
+        stats.pop("cmdstat_config|resetstat", None)
+        usec = sum(v["usec"] for v in stats.values())
+        top = sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:10]
+        return {"redis_cpu_ms_per_task": round(usec / tasks / 1000, 2), "forks": forks,
+                "aof_rewrite_in_progress": persistence["aof_rewrite_in_progress"],
+                "top_commands_by_time": {name.removeprefix("cmdstat_"): {
+                    "calls_per_task": round(v["calls"] / tasks, 1), "usec_per_call": v["usec_per_call"]}
+                    for name, v in top}}
+
+
+def settle_aof(url: str) -> float:
+    """Rewrite the AOF now and wait for it, so no rewrite left over from seeding runs during a measurement."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    started = time.perf_counter()
+    try:
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.5)
+        client.bgrewriteaof()
+        time.sleep(0.5)
+        while client.info("persistence")["aof_rewrite_in_progress"] or \
+                client.info("persistence")["aof_rewrite_scheduled"]:
+            time.sleep(0.5)
+    finally:
+        client.close()
+    return time.perf_counter() - started
 
 
 def redis_memory(url: str) -> dict[str, Any]:
@@ -162,10 +206,13 @@ def one_replica(redis_url: str, workers: int, finished_ids: list[str], args: arg
                 check: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     service = ServiceProcess(redis_url, name="api-1", args=["--workers", str(workers), "--log-level", "warning"])
     try:
+        started = time.perf_counter()
         service.start(timeout=180)
+        healthy_after = time.perf_counter() - started
         if check:
             run(verify_clones(service.url, check))
-        return run(measure(service.url, finished_ids, args))
+        return {"replica_healthy_after_s": round(healthy_after, 2),
+                **run(measure(service.url, redis_url, finished_ids, args))}
     except BaseException:
         print(f"--- service log (tail) ---\n{service.log()[-5000:]}")
         raise
@@ -199,13 +246,14 @@ def seed(redis_url: str, args: argparse.Namespace) -> dict[str, Any]:
         cloned_in = time.perf_counter() - clone_started
     finally:
         client.close()
+    aof_s = settle_aof(redis_url)
     memory = redis_memory(redis_url)
     print(f"seeded {args.kept:,} finished tasks: {args.sample} run in {ran_in:.0f} s, {len(clones):,} cloned in "
-          f"{cloned_in:.0f} s; Redis used_memory {memory['used_memory_mib']:,} MiB, {memory['keys']:,} keys, "
+          f"{cloned_in:.0f} s, AOF rewritten in {aof_s:.0f} s; Redis used_memory {memory['used_memory_mib']:,} MiB, {memory['keys']:,} keys, "
           f"RediSearch docs {memory['search_docs']}")
     pairs = [(template_ids[n % args.sample], clones[n]) for n in random.sample(range(len(clones)), min(5, len(clones)))]
     return {"sample_run": sample, "sample_run_s": round(ran_in, 1), "cloned": len(clones),
-            "clone_s": round(cloned_in, 1), "clones_per_s": round(len(clones) / cloned_in, 1),
+            "clone_s": round(cloned_in, 1), "aof_rewrite_s": round(aof_s, 1), "clones_per_s": round(len(clones) / cloned_in, 1),
             "keys_per_task": {kind: sum(1 for k in templates[0].keys if k[0] == kind)
                               for kind in sorted({k[0] for k in templates[0].keys})},
             "redis_after_seeding": memory, "verified_pairs": pairs, "ids": template_ids + clones}
@@ -281,6 +329,14 @@ def print_table(workers: int, rounds: list[dict[str, Any]]) -> None:
         cells = [f"{r[side]['drain']['poll_get']['p50_ms']} / {r[side]['drain']['poll_get']['p99_ms']} ms"
                  for side in ("empty", "kept")]
         print(f"  drain poll GET     p50/p99 {cells[0]:>22} {cells[1]:>22}")
+        cells = [f"{r[side]['drain']['redis']['redis_cpu_ms_per_task']} ms" for side in ("empty", "kept")]
+        print(f"  drain Redis CPU per task   {cells[0]:>22} {cells[1]:>22}")
+        for command in ("json.set", "ft.search", "evalsha"):
+            cells = [f"{r[side]['drain']['redis']['top_commands_by_time'].get(command, {}).get('usec_per_call')} us"
+                     for side in ("empty", "kept")]
+            print(f"  drain {command:9} per call    {cells[0]:>22} {cells[1]:>22}")
+        cells = [f"{r[side]['replica_healthy_after_s']} s" for side in ("empty", "kept")]
+        print(f"  replica healthy after      {cells[0]:>22} {cells[1]:>22}")
 
 
 def main() -> None:
