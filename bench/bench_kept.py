@@ -52,7 +52,11 @@ from _common import (
     write_result,
 )
 
-from redis_persist.core.status import SETTLED_STATUSES
+from redis.asyncio import Redis as AsyncRedis
+
+from redis_persist.core.auth import DEFAULT_TENANT
+from redis_persist.core.status import SETTLED_STATUSES, TaskStatus
+from redis_persist.store.tasks import TaskStore
 from redis_persist.testing import ServiceProcess
 
 GRAPH = "data_pipeline"
@@ -189,6 +193,40 @@ def settle_aof(url: str) -> float:
     finally:
         client.close()
     return time.perf_counter() - started
+
+
+# Every filter combination of TaskStore.list (what GET /api/tasks runs; with auth on, a tenant's key lists
+# its own tenant's tasks): (status, graph_name, tenant).
+LIST_PATHS = {
+    "all": (None, None, None),
+    "status=completed": (TaskStatus.COMPLETED, None, None),
+    "status=running": (TaskStatus.RUNNING, None, None),
+    "graph": (None, GRAPH, None),
+    "graph+status=running": (TaskStatus.RUNNING, GRAPH, None),
+    "tenant": (None, None, DEFAULT_TENANT),
+    "tenant+status=completed": (TaskStatus.COMPLETED, None, DEFAULT_TENANT),
+    "tenant+status=running": (TaskStatus.RUNNING, None, DEFAULT_TENANT),
+    "tenant+graph": (None, GRAPH, DEFAULT_TENANT),
+    "tenant+graph+status=running": (TaskStatus.RUNNING, GRAPH, DEFAULT_TENANT),
+}
+
+
+async def store_list_paths(redis_url: str, repeat: int = 20) -> dict[str, Any]:
+    """Each list path of TaskStore, in this process (no HTTP): latency of a first page of 50."""
+    client = AsyncRedis.from_url(redis_url, decode_responses=True)
+    store = TaskStore(client, events_max_per_task=10_000)
+    out = {}
+    try:
+        for name, (status, graph, tenant) in LIST_PATHS.items():
+            latencies = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                page, _ = await store.list(status, graph, 50, None, tenant)
+                latencies.append(time.perf_counter() - started)
+            out[name] = {**summary_ms(latencies), "tasks": len(page)}
+    finally:
+        await client.aclose()
+    return out
 
 
 def redis_memory(url: str) -> dict[str, Any]:
@@ -335,6 +373,10 @@ def print_table(workers: int, rounds: list[dict[str, Any]]) -> None:
             cells = [f"{r[side]['drain']['redis']['top_commands_by_time'].get(command, {}).get('usec_per_call')} us"
                      for side in ("empty", "kept")]
             print(f"  drain {command:9} per call    {cells[0]:>22} {cells[1]:>22}")
+        for name in LIST_PATHS:
+            cells = [f"{r[side]['store_list_paths'][name]['p50_ms']} ms ({r[side]['store_list_paths'][name]['tasks']})"
+                     for side in ("empty", "kept")]
+            print(f"  store.list {name:27} {cells[0]:>14} {cells[1]:>22}")
         cells = [f"{r[side]['replica_healthy_after_s']} s" for side in ("empty", "kept")]
         print(f"  replica healthy after      {cells[0]:>22} {cells[1]:>22}")
 
@@ -366,9 +408,11 @@ def main() -> None:
                 with embedded_redis("empty") as empty_redis:
                     empty = one_replica(empty_redis.url, workers, [], args)
                     empty["redis_after"] = redis_memory(empty_redis.url)
+                    empty["store_list_paths"] = run(store_list_paths(empty_redis.url))
                 kept = one_replica(kept_redis.url, workers, kept_ids, args, check=check)
                 check = None
                 kept["redis_after"] = redis_memory(kept_redis.url)
+                kept["store_list_paths"] = run(store_list_paths(kept_redis.url))
                 rounds.append({"empty": empty, "kept": kept})
                 print_table(workers, rounds[-1:])
             result[f"workers_{workers}"] = {"summary": summarise(rounds), "rounds": rounds}
