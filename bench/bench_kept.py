@@ -16,8 +16,8 @@ Clones are checked through the API before measuring: a clone's `GET /api/tasks/{
 (SSE), its checkpoint history (the saver's RediSearch query by thread id) and its LangGraph thread state
 (the saver's latest-checkpoint lookup) must equal its template's, ids aside.
 
-Measuring, for each `--workers` value and round, first on a fresh empty Redis, then on the kept one, each
-with a fresh replica (`serve --workers N`): `--warmup` tasks first (so both Redis have a full page of 50 to
+Measuring, for each `--workers` value and round, on a fresh empty Redis and on the kept one (rounds alternate
+which goes first), each with a fresh replica (`serve --workers N`): `--warmup` tasks first (so both Redis have a full page of 50 to
 list), then `--idle-seconds` of probes alone, then the drain: `--tasks` tasks created by `--in-flight`
 closed-loop clients, each creating a task and polling `GET /api/tasks/{id}` every 0.1 s until it is
 settled (the side-by-side load), while the probes keep running. Probes, each back to back with a 20 ms
@@ -351,7 +351,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tasks_per_s_empty": statistics.median(r["empty"]["drain"]["tasks_per_s"] for r in rounds),
         "tasks_per_s_kept": statistics.median(r["kept"]["drain"]["tasks_per_s"] for r in rounds),
-        "ratio_kept_over_empty_per_round": ratios, "ratio_median": statistics.median(ratios),
+        "ratio_kept_over_empty_per_round": ratios, "ratio_median": round(statistics.median(ratios), 3),
     }
 
 
@@ -404,16 +404,27 @@ def main() -> None:
         check = [tuple(pair) for pair in seeding["verified_pairs"]]
         for workers in args.workers:
             rounds = []
-            for _ in range(args.rounds):
-                with embedded_redis("empty") as empty_redis:
-                    empty = one_replica(empty_redis.url, workers, [], args)
-                    empty["redis_after"] = redis_memory(empty_redis.url)
-                    empty["store_list_paths"] = run(store_list_paths(empty_redis.url))
-                kept = one_replica(kept_redis.url, workers, kept_ids, args, check=check)
+            for n in range(args.rounds):
+                def on_empty() -> dict[str, Any]:
+                    with embedded_redis("empty") as empty_redis:
+                        empty = one_replica(empty_redis.url, workers, [], args)
+                        empty["redis_after"] = redis_memory(empty_redis.url)
+                        empty["store_list_paths"] = run(store_list_paths(empty_redis.url))
+                    return empty
+
+                def on_kept() -> dict[str, Any]:
+                    kept = one_replica(kept_redis.url, workers, kept_ids, args, check=check)
+                    kept["redis_after"] = redis_memory(kept_redis.url)
+                    kept["store_list_paths"] = run(store_list_paths(kept_redis.url))
+                    return kept
+
+                # Alternate which side goes first, so a trend in the machine's other load favours neither.
+                if n % 2 == 0:
+                    empty, kept = on_empty(), on_kept()
+                else:
+                    kept, empty = on_kept(), on_empty()
                 check = None
-                kept["redis_after"] = redis_memory(kept_redis.url)
-                kept["store_list_paths"] = run(store_list_paths(kept_redis.url))
-                rounds.append({"empty": empty, "kept": kept})
+                rounds.append({"empty": empty, "kept": kept, "first": "empty" if n % 2 == 0 else "kept"})
                 print_table(workers, rounds[-1:])
             result[f"workers_{workers}"] = {"summary": summarise(rounds), "rounds": rounds}
             print(f"\n--workers {workers}: {result[f'workers_{workers}']['summary']}")
