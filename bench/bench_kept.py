@@ -16,14 +16,16 @@ Clones are checked through the API before measuring: a clone's `GET /api/tasks/{
 (SSE), its checkpoint history (the saver's RediSearch query by thread id) and its LangGraph thread state
 (the saver's latest-checkpoint lookup) must equal its template's, ids aside.
 
-Measuring, for each `--workers` value and round, on a fresh empty Redis and on the kept one (rounds alternate
-which goes first), each with a fresh replica (`serve --workers N`): `--warmup` tasks first (so both Redis have a full page of 50 to
-list), then `--idle-seconds` of probes alone, then the drain: `--tasks` tasks created by `--in-flight`
-closed-loop clients, each creating a task and polling `GET /api/tasks/{id}` every 0.1 s until it is
-settled (the side-by-side load), while the probes keep running. Probes, each back to back with a 20 ms
-pause: `GET /api/tasks?limit=50`, `?status=completed&limit=50`, `?status=running&limit=50` and
-`GET /api/tasks/{id}` of a random finished task (a kept one on the kept Redis). tasks/s = tasks / (first
-create sent -> last completion seen). Writes bench/results/bench_kept_<kept>.json.
+Measuring, for each `--workers` value and round, on a fresh empty Redis and on the kept one (rounds
+alternate which goes first), each with a fresh replica (`serve --workers N`): `--warmup` tasks first (so
+both Redis have a full page of 50 to list), then `--idle-seconds` of probes alone, then the drain: `--tasks`
+tasks created by `--in-flight` closed-loop clients, each creating a task and polling `GET /api/tasks/{id}`
+every 0.1 s until it is settled (the side-by-side load), while the probes keep running. Probes, each back
+to back with a 20 ms pause: `GET /api/tasks?limit=50`, `?status=completed&limit=50`,
+`?status=running&limit=50` and `GET /api/tasks/{id}` of a random finished task (a kept one on the kept
+Redis). tasks/s = tasks / (first create sent -> last completion seen). Also: every filter combination of
+TaskStore.list timed in-process on both Redis, Redis CPU per command during the drain, and how long a
+replica took to become healthy. Writes bench/results/bench_kept_<kept>.json.
 """
 
 from __future__ import annotations
@@ -287,11 +289,13 @@ def seed(redis_url: str, args: argparse.Namespace) -> dict[str, Any]:
     aof_s = settle_aof(redis_url)
     memory = redis_memory(redis_url)
     print(f"seeded {args.kept:,} finished tasks: {args.sample} run in {ran_in:.0f} s, {len(clones):,} cloned in "
-          f"{cloned_in:.0f} s, AOF rewritten in {aof_s:.0f} s; Redis used_memory {memory['used_memory_mib']:,} MiB, {memory['keys']:,} keys, "
+          f"{cloned_in:.0f} s, AOF rewritten in {aof_s:.0f} s; Redis used_memory {memory['used_memory_mib']:,} MiB, "
+          f"{memory['keys']:,} keys, "
           f"RediSearch docs {memory['search_docs']}")
     pairs = [(template_ids[n % args.sample], clones[n]) for n in random.sample(range(len(clones)), min(5, len(clones)))]
     return {"sample_run": sample, "sample_run_s": round(ran_in, 1), "cloned": len(clones),
-            "clone_s": round(cloned_in, 1), "aof_rewrite_s": round(aof_s, 1), "clones_per_s": round(len(clones) / cloned_in, 1),
+            "clone_s": round(cloned_in, 1), "aof_rewrite_s": round(aof_s, 1),
+            "clones_per_s": round(len(clones) / cloned_in, 1),
             "keys_per_task": {kind: sum(1 for k in templates[0].keys if k[0] == kind)
                               for kind in sorted({k[0] for k in templates[0].keys})},
             "redis_after_seeding": memory, "verified_pairs": pairs, "ids": template_ids + clones}
@@ -358,7 +362,8 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(workers: int, rounds: list[dict[str, Any]]) -> None:
     for n, r in enumerate(rounds):
         print(f"\n--workers {workers}, round {n + 1}        {'empty':>22} {'kept':>22}")
-        print(f"  tasks/s (drain)          {r['empty']['drain']['tasks_per_s']:>22} {r['kept']['drain']['tasks_per_s']:>22}")
+        cells = [r[side]["drain"]["tasks_per_s"] for side in ("empty", "kept")]
+        print(f"  tasks/s (drain)          {cells[0]:>22} {cells[1]:>22}")
         for phase in ("idle", "drain"):
             for name in (*PROBES, "get"):
                 cells = [f"{r[side][f'{phase}_probes'][name].get('p50_ms')} / "
