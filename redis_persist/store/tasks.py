@@ -129,9 +129,13 @@ class TaskStore:
 
     async def _narrowest_index(self, status: TaskStatus | None, graph_name: str | None, tenant: str | None) -> str:
         """The index of the one filter given, or the smallest of those given; INDEX_ALL without filters."""
-        named = [index for index, given in ((keys.tenant_index(tenant or ""), tenant is not None),
-                                            (keys.status_index(status.value if status else ""), status is not None),
-                                            (keys.graph_index(graph_name or ""), graph_name is not None)) if given]
+        named = []
+        if tenant is not None:
+            named.append(keys.tenant_index(tenant))
+        if status is not None:
+            named.append(keys.status_index(status.value))
+        if graph_name is not None:
+            named.append(keys.graph_index(graph_name))
         if len(named) <= 1:
             return named[0] if named else keys.INDEX_ALL
         pipe = self._redis.pipeline(transaction=False)
