@@ -45,6 +45,7 @@ SYSTEM_CREATED_AT = "1970-01-01T00:00:00+00:00"
 UPDATE_LOCK_MS = 30_000
 WAIT_BLOCK_MS = 1_000
 HEARTBEAT_IDLE_READS = 10  # one SSE comment per 10 s of silence
+SEARCH_PAGE = 100  # threads read per round trip by search_threads
 
 
 def _require(caller: Caller, action: str) -> None:
@@ -221,17 +222,22 @@ class LangGraphControl:
         """The caller's threads (an admin's: every tenant's) newest first, filtered."""
         _require(caller, "read")
         found: list[dict[str, Any]] = []
-        thread_ids = await self.threads.thread_ids()
-        if not caller.all_tenants:
-            thread_ids = [t for t in thread_ids if split_scoped_id(t)[0] == caller.tenant]
-        for raw in await self.threads.threads(thread_ids):
-            if not _contains(self._metadata(raw), metadata):
-                continue
-            thread = await self._thread_json(raw, caller)
-            if (status is None or thread["status"] == status) and _contains(thread["values"] or {}, values):
-                found.append(thread)
-            if len(found) >= offset + limit:
+        before = None
+        # A page of the index at a time, so the newest threads cost what they hold, not what the index holds.
+        while len(found) < offset + limit:
+            page = await self.threads.thread_ids(SEARCH_PAGE, before)
+            if not page:
                 break
+            before = page[-1][1]
+            thread_ids = [t for t, _ in page if caller.all_tenants or split_scoped_id(t)[0] == caller.tenant]
+            for raw in await self.threads.threads(thread_ids):
+                if not _contains(self._metadata(raw), metadata):
+                    continue
+                thread = await self._thread_json(raw, caller)
+                if (status is None or thread["status"] == status) and _contains(thread["values"] or {}, values):
+                    found.append(thread)
+                if len(found) >= offset + limit:
+                    break
         return found[offset:offset + limit]
 
     async def _thread_or_task(self, thread_id: str) -> dict[str, str]:

@@ -89,43 +89,65 @@ class TaskStore:
         self, status: TaskStatus | None, graph_name: str | None, limit: int, cursor: str | None,
         tenant: str | None = None,
     ) -> tuple[list[Task], str | None]:
-        """Newest first, at most `limit`; `cursor` continues after the previous page. `tenant`: only its tasks."""
+        """Newest first, at most `limit`; `cursor` continues after the previous page. `tenant`: only its tasks.
+
+        Reads the smallest index that one of the filters names (every index is scored by creation
+        sequence, so the cursor works on any of them) and applies the other filters to what it reads:
+        the tenant from the id itself, status and graph from the task's hash. So a tenant's running tasks
+        cost the running tasks, not every task the tenant ever kept.
+        """
         if cursor is not None and not (cursor.isascii() and cursor.isdigit()):  # isdigit alone takes "²"
             raise InvalidRequest(f"Invalid cursor {cursor!r}")
-        if tenant is not None:
-            index = keys.tenant_index(tenant)
-        elif status is not None:
-            index = keys.status_index(status.value)
-        elif graph_name is not None:
-            index = keys.graph_index(graph_name)
-        else:
-            index = keys.INDEX_ALL
-        needs_status_filter = tenant is not None and status is not None
-        needs_graph_filter = graph_name is not None and (status is not None or tenant is not None)
+        index = await self._narrowest_index(status, graph_name, tenant)
+        scope = tenant if tenant is not None and index != keys.tenant_index(tenant) else None
+        status_value = status.value if status is not None and index != keys.status_index(status.value) else None
+        graph = graph_name if graph_name is not None and index != keys.graph_index(graph_name) else None
+        batch = max(limit, 50)
+        # Ids of other tenants are skipped without reading their hash: read the index in larger pages.
+        page_size = batch if scope is None else max(limit, 500)
         upper = f"({cursor}" if cursor else "+inf"
         found: list[Task] = []
-        batch = max(limit, 50)
-        while len(found) < limit:
-            page = await self._redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
-            if not page:
+        while True:
+            page = await self._redis.zrevrangebyscore(index, upper, "-inf", start=0, num=page_size + 1,
+                                                      withscores=True)
+            more_in_index = len(page) > page_size
+            page = page[:page_size]
+            wanted = [(at, task_id) for at, (task_id, _) in enumerate(page)
+                      if scope is None or split_scoped_id(task_id)[0] == scope]
+            for first in range(0, len(wanted), batch):
+                chunk = wanted[first:first + batch]
+                pipe = self._redis.pipeline(transaction=False)
+                for _, task_id in chunk:
+                    pipe.hgetall(keys.task(task_id))
+                for (at, _), raw in zip(chunk, await pipe.execute(), strict=True):
+                    if not raw or (status_value is not None and raw.get("status") != status_value) or (
+                        graph is not None and raw.get("graph_name") != graph
+                    ):
+                        continue  # deleted since the index was read, or filtered out
+                    found.append(Task.from_hash(raw))
+                    if len(found) == limit:
+                        has_more = more_in_index or at < len(page) - 1
+                        return found, str(found[-1].seq) if has_more else None
+            if not more_in_index:
                 return found, None
-            pipe = self._redis.pipeline(transaction=False)
-            for task_id, _ in page:
-                pipe.hgetall(keys.task(task_id))
-            for (task_id, score), raw in zip(page, await pipe.execute(), strict=True):
-                upper = f"({int(score)}"
-                if not raw or (needs_graph_filter and raw.get("graph_name") != graph_name) or (
-                    needs_status_filter and status is not None and raw.get("status") != status.value
-                ):
-                    continue
-                found.append(Task.from_hash(raw))
-                if len(found) == limit:
-                    break
-            if len(page) < batch and len(found) < limit:
-                return found, None
-        last_seq = found[-1].seq
-        has_more = bool(await self._redis.zrevrangebyscore(index, f"({last_seq}", "-inf", start=0, num=1))
-        return found, str(last_seq) if has_more else None
+            upper = f"({int(page[-1][1])}"
+
+    async def _narrowest_index(self, status: TaskStatus | None, graph_name: str | None, tenant: str | None) -> str:
+        """The index of the one filter given, or the smallest of those given; INDEX_ALL without filters."""
+        named = []
+        if tenant is not None:
+            named.append(keys.tenant_index(tenant))
+        if status is not None:
+            named.append(keys.status_index(status.value))
+        if graph_name is not None:
+            named.append(keys.graph_index(graph_name))
+        if len(named) <= 1:
+            return named[0] if named else keys.INDEX_ALL
+        pipe = self._redis.pipeline(transaction=False)
+        for index in named:
+            pipe.zcard(index)
+        sizes = await pipe.execute()
+        return min(zip(sizes, range(len(named)), named))[2]
 
     async def act(
         self,

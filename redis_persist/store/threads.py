@@ -69,9 +69,12 @@ class ThreadStore:
             raise _thread_not_found(thread_id)
         await self._redis.hset(keys.thread(thread_id), mapping={**fields, "updated_at": utc_now()})
 
-    async def thread_ids(self) -> list[str]:
-        """Every thread id, newest first."""
-        return await self._redis.zrevrange(keys.INDEX_THREADS, 0, -1)
+    async def thread_ids(self, count: int, before: int | None = None) -> list[tuple[str, int]]:
+        """Up to `count` (thread id, creation sequence), newest first, created before sequence `before`."""
+        upper = "+inf" if before is None else f"({before}"
+        page = await self._redis.zrevrangebyscore(keys.INDEX_THREADS, upper, "-inf", start=0, num=count,
+                                                  withscores=True)
+        return [(thread_id, int(score)) for thread_id, score in page]
 
     async def threads(self, thread_ids: Iterable[str]) -> list[dict[str, str]]:
         """The stored fields of each thread that still exists, in the given order."""
