@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 
 import httpx
 from _common import (
+    CpuMeter,
+    async_client,
     embedded_redis,
     exit_on_sigterm,
     finish_machine_info,
@@ -29,16 +30,9 @@ from _common import (
 from redis_persist.testing import ServiceProcess
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115 - one short read
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def hammer(base_url: str, path: str, requests: int, concurrency: int) -> float:
     """Send `requests` GETs of `path` from `concurrency` connections; the wall time it took."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+    async with async_client(base_url, timeout=30) as client:
         async def one_connection() -> None:
             for _ in range(requests // concurrency):
                 response = await client.get(path)
@@ -73,9 +67,9 @@ def main() -> None:
             paths = {"poll path": f"/api/tasks/{task_id}", "route": f"/api/tasks/{task_id}?via=route"}
             for _ in range(args.rounds):
                 for name, path in paths.items():
-                    before = process_cpu_s(service.pid)
+                    meter = CpuMeter({"service": service.pid})
                     asyncio.run(hammer(service.url, path, args.requests, args.concurrency))
-                    used = process_cpu_s(service.pid) - before
+                    used = meter.stop()["cpu_s"]["service"]
                     per_request_us[name].append(round(used * 1e6 / args.requests, 1))
         finally:
             service.stop()
