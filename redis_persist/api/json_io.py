@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -14,10 +15,26 @@ from fastapi.routing import APIRoute
 from redis_persist.core.payload import readable
 
 
+def _orjson(payload: Any) -> bytes | None:
+    """`payload` as compact UTF-8 JSON by orjson; None where the standard library must decide.
+
+    orjson refuses lone surrogates, integers beyond 64 bits, non-string keys and deep nesting; it writes
+    NaN and Infinity as null, which is what readable() makes of them. Otherwise its bytes are json.dumps's
+    (compact, ensure_ascii=False), floats aside, which it writes in shortest form (1e-7 for 1e-07).
+    """
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
 class ReadableJSONResponse(JSONResponse):
     """JSON response that renders any value: strict first, then a readable copy (see core.payload.readable)."""
 
     def render(self, content: Any) -> bytes:
+        fast = _orjson(content)
+        if fast is not None:
+            return fast
         try:
             return super().render(content)
         except (UnicodeEncodeError, ValueError, RecursionError):
@@ -26,6 +43,9 @@ class ReadableJSONResponse(JSONResponse):
 
 def json_text(payload: Any) -> str:
     """`payload` as strict JSON text (valid UTF-8, no NaN) for an SSE frame or a WebSocket message."""
+    fast = _orjson(payload)
+    if fast is not None:
+        return fast.decode()
     try:
         text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
         text.encode()

@@ -8,6 +8,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from redis_persist.core.errors import InvalidPayload, StateTooLarge
 
 # RedisJSON refuses documents nested deeper than 128 levels and the checkpoint wraps the state in a
@@ -21,6 +23,8 @@ READ_MAX_DEPTH = 200
 NOT_SHOWN = "<nested too deep: not shown>"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# orjson reads an integer beyond 64 bits as a float; json.loads keeps it exact. 19 digits fit in 64 bits.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
 
 
 def _step(path: str, key: str | int) -> str:
@@ -96,12 +100,23 @@ def readable(value: Any, max_depth: int = READ_MAX_DEPTH) -> Any:
     return value
 
 
+def load_json(raw: str | bytes) -> Any:
+    """json.loads, about three times faster: orjson where it gives the same value, the standard library
+    where it might not (possible integers beyond 64 bits; NaN, Infinity or nesting orjson refuses)."""
+    if _LONG_NUMBER.search(raw if isinstance(raw, str) else raw.decode("utf-8", "surrogatepass")) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # not strict JSON, or deeper than orjson goes: the standard library decides
+    return json.loads(raw)
+
+
 def decode_stored(raw: str | None) -> Any:
     """A JSON value read back from Redis; a marker instead of an exception for what cannot be decoded."""
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return load_json(raw)
     except RecursionError:
         return NOT_SHOWN
     except ValueError as error:

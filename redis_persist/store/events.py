@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from redis.asyncio import Redis
 
+from redis_persist.core.payload import load_json
 from redis_persist.store import keys
 
 
 def _decode(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
-    return {"id": entry_id, **json.loads(fields["e"])}
+    return {"id": entry_id, **load_json(fields["e"])}
 
 
 MAX_ID_PART = 2**64 - 1

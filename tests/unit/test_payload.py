@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from redis_persist.api.json_io import ReadableJSONResponse, json_text
 from redis_persist.core.errors import InvalidPayload, StateTooLarge
-from redis_persist.core.payload import MAX_NESTING_DEPTH, NOT_SHOWN, check_user_json, decode_stored, readable
+from redis_persist.core.payload import (MAX_NESTING_DEPTH, NOT_SHOWN, check_user_json, decode_stored, load_json,
+                                        readable)
 from redis_persist.store.events import is_valid_event_id
 
 
@@ -60,6 +62,32 @@ def test_readable_copies_make_strict_json_of_anything() -> None:
     text.encode()  # valid UTF-8
     assert shown["s"] == "a\ufffdb" and shown["\ufffd"] == [None, None, 1]
     assert NOT_SHOWN in text
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, 2.5, "é", null, true]}',
+    "[18446744073709551615, -9223372036854775808]",
+    "[18446744073709551616, -9223372036854775809, 123456789012345678901234567890]",  # beyond 64 bits: exact
+    '{"n": NaN, "i": -Infinity}',  # not strict JSON: the standard library reads it
+    '"\\ud800"',
+])
+def test_load_json_gives_what_the_standard_library_gives(text: str) -> None:
+    expected, got = json.loads(text), load_json(text)
+    assert repr(got) == repr(expected)  # repr: NaN != NaN, and 1.0 == 1 would hide a float for an int
+    assert repr(load_json(text.encode("utf-8", "surrogatepass"))) == repr(expected)
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, 2.5, "é", None, True, "\u2028"]},
+    {"big": 2**70, "neg": -(2**70)},  # orjson refuses: the standard library renders it
+    {1: "int key", None: "null key"},
+    {"nan": float("nan"), "inf": [float("inf")]},  # null, as readable() makes of them
+    {"lone": "\ud800", "\udfff": 1},  # U+FFFD, as readable() makes of them
+])
+def test_responses_and_stream_frames_render_as_the_standard_library_does(value: object) -> None:
+    expected = json.dumps(readable(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert json.loads(ReadableJSONResponse(value).body) == json.loads(expected)
+    assert json.loads(json_text(value)) == json.loads(expected)
 
 
 def test_decode_stored_never_raises() -> None:
