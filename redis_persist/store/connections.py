@@ -26,6 +26,8 @@ from redis.exceptions import AuthenticationError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry as SyncRetry
 
+from redis_persist.store.lean_client import LeanRedis
+
 T = TypeVar("T")
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -222,11 +224,11 @@ class RedisConnections:
             "retry": _AsyncRetry(self._backoff(), self.retries),
         }
         if not self.target.is_sentinel:
-            return Redis(connection_pool=BlockingConnectionPool(**_with_connection_class(kwargs)))
+            return LeanRedis(connection_pool=BlockingConnectionPool(**_with_connection_class(kwargs)))
         sentinel_kwargs = _sentinel_auth(kwargs)
         manager = AsyncSentinel(list(self.target.sentinels), sentinel_kwargs=sentinel_kwargs)
         self._sentinel_managers.append(manager)
-        return manager.master_for(self.target.service_name, redis_class=Redis,
+        return manager.master_for(self.target.service_name, redis_class=LeanRedis,
                                   connection_pool_class=_BlockingSentinelPool, **kwargs)
 
     def sync_client(self, *, socket_timeout: float | None, socket_connect_timeout: float,

@@ -1,0 +1,66 @@
+"""redis-py's asyncio client with a shorter path for single commands.
+
+redis-py 8 spends most of a command's CPU outside the socket: taking the connection from the pool
+(condition, lock, timeout, observability hooks) and giving it back, each ~40-75 µs. With 60-80 commands per
+task and every poll a command, that is a large share of a replica's CPU (bench/README.md, "Lean client").
+This client keeps a stack of connections it has used and sends on them directly. What a command does on a
+connection is unchanged: the pool's readiness check before use, redis-py's own send, reply parsing and
+response callbacks, and the connection's retry policy (store/connections.py: which errors may be re-sent).
+Pipelines, Pub/Sub and scripts' loading go through redis-py as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+
+# Connections held between commands; more concurrent commands than this take theirs from the pool and give
+# them back. Bounded so one burst does not keep hundreds of sockets out of the pool for good.
+KEPT_CONNECTIONS = 64
+
+
+class LeanRedis(Redis):
+    """An asyncio Redis client whose single commands skip the pool's per-command bookkeeping."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: list[AbstractConnection] = []
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.connection is not None or self.single_connection_client or str(args[0]).upper().startswith("HIMPORT"):
+            return await super().execute_command(*args, **options)
+        pool = self.connection_pool
+        if self._kept:
+            conn = self._kept.pop()
+            try:
+                await pool.ensure_connection(conn)  # what pool.get_connection() checks before handing one out
+            except BaseException:
+                await pool.release(conn)
+                raise
+        else:
+            conn = await pool.get_connection()
+        try:
+            result = await conn.retry.call_with_retry(
+                lambda: self._send_and_parse(conn, args, options), lambda _error: conn.disconnect(),
+            )
+        except BaseException:
+            await pool.release(conn)  # an error reply or a broken connection: the pool decides what to keep
+            raise
+        if len(self._kept) < KEPT_CONNECTIONS:
+            self._kept.append(conn)
+        else:
+            await pool.release(conn)
+        return result
+
+    async def _send_and_parse(self, conn: AbstractConnection, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        await conn.send_command(*args)
+        return await self.parse_response(conn, args[0], **options)  # ** copies: parse_response pops options
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Give the kept connections back to the pool, then close as redis-py does."""
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            await self.connection_pool.release(conn)
+        await super().aclose(close_connection_pool)
