@@ -228,7 +228,9 @@ class RedisConnections:
         sentinel_kwargs = _sentinel_auth(kwargs)
         manager = AsyncSentinel(list(self.target.sentinels), sentinel_kwargs=sentinel_kwargs)
         self._sentinel_managers.append(manager)
-        return manager.master_for(self.target.service_name, redis_class=LeanRedis,
+        # Not LeanRedis: the Sentinel pool drops connections to a demoted primary when they come back to it,
+        # and connections LeanRedis keeps would not come back (reads from the old primary after a failover).
+        return manager.master_for(self.target.service_name, redis_class=Redis,
                                   connection_pool_class=_BlockingSentinelPool, **kwargs)
 
     def sync_client(self, *, socket_timeout: float | None, socket_connect_timeout: float,

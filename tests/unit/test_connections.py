@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections, RedisTarget, sent_at_most_once
+from redis_persist.store.lean_client import LeanRedis
 
 
 def test_plain_tls_and_acl_urls() -> None:
@@ -109,3 +110,13 @@ async def test_connecting_is_retried_even_for_at_most_once_commands() -> None:
     finally:
         client.connection_pool.connection_class._connect = original
         await client.aclose()
+
+
+def test_only_a_single_server_gets_the_lean_client() -> None:
+    """A Sentinel pool must see each connection come back to drop those to a demoted primary; the connections
+    LeanRedis keeps never come back, so after a failover they would read from the old primary."""
+    single = RedisConnections.from_url("redis://localhost:6379").async_client(max_connections=10, decode_responses=True)
+    sentinel = RedisConnections.from_url("redis+sentinel://localhost:26379/mymaster").async_client(
+        max_connections=10, decode_responses=True)
+    assert isinstance(single, LeanRedis)
+    assert not isinstance(sentinel, LeanRedis)
