@@ -64,3 +64,5 @@ CREATE, ACT, CLAIM, RECORD, RENEW_LEASES, DELETE, FAIR_READ, COMPACT = (
     PRELUDE + load(name)
     for name in ("create", "act", "claim", "record", "renew_leases", "delete", "fair_read", "compact")
 )
+# Reads only: no prelude.
+READ_TASKS = load("read_tasks")

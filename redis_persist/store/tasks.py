@@ -44,6 +44,7 @@ class TaskStore:
         self._record = redis.register_script(scripts.RECORD)
         self._delete = redis.register_script(scripts.DELETE)
         self._compact = redis.register_script(scripts.COMPACT)
+        self._read_tasks = redis.register_script(scripts.READ_TASKS)
 
     async def create(
         self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str,
@@ -116,10 +117,9 @@ class TaskStore:
                       if scope is None or split_scoped_id(task_id)[0] == scope]
             for first in range(0, len(wanted), batch):
                 chunk = wanted[first:first + batch]
-                pipe = self._redis.pipeline(transaction=False)
-                for _, task_id in chunk:
-                    pipe.hgetall(keys.task(task_id))
-                for (at, _), raw in zip(chunk, await pipe.execute(), strict=True):
+                hashes = await self._read_tasks(keys=[keys.task(task_id) for _, task_id in chunk])
+                for (at, _), flat in zip(chunk, hashes, strict=True):
+                    raw = dict(zip(flat[::2], flat[1::2], strict=True))
                     if not raw or (status_value is not None and raw.get("status") != status_value) or (
                         graph is not None and raw.get("graph_name") != graph
                     ):

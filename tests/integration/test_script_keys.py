@@ -32,7 +32,7 @@ S = TaskStatus
 ALL_SCRIPTS = {
     name: getattr(module, name)
     for module, names in ((scripts, ("CREATE", "ACT", "CLAIM", "RECORD", "RENEW_LEASES", "DELETE", "FAIR_READ",
-                                    "COMPACT")),
+                                    "COMPACT", "READ_TASKS")),
                           (thread_scripts, ("CREATE_THREAD", "CREATE_RUN", "ADVANCE", "DELETE_THREAD",
                                             "LOCK_FOR_UPDATE", "RELEASE_LEASE", "CLAIM_WEBHOOKS")))
     for name in names
@@ -145,6 +145,7 @@ async def test_every_script_touches_only_its_keys(clean_redis, aredis, probe) ->
         # Tasks of two tenants, read fairly, run, paused, resumed, finished, renewed and deleted.
         await tasks.create("t1", "g", {}, "h1")
         await tasks.create("acme.t2", "g", {}, "h2", tenant="acme")
+        assert [task.task_id for task in (await tasks.list(None, None, 50, None))[0]] == ["acme.t2", "t1"]
         assert len(await queue.read(10, 0)) == 2
         token = await tasks.claim("t1", "r1", 10_000)
         assert token is not None
