@@ -216,6 +216,31 @@ def _key_store_redis(settings: Settings) -> Iterator[Settings]:
         yield ready
 
 
+@cli.command("compact-finished")
+def compact_finished() -> None:
+    """Queue every finished task that still has its checkpoints for compaction (tasks that finished while
+    REDIS_PERSIST_FINISHED_COMPACTION was off); the replicas' sweeps compact them. Prints {"queued": N}."""
+    from redis.asyncio import Redis
+
+    from redis_persist.store.tasks import TaskStore
+
+    logs.configure("WARNING")
+    settings = _load_settings()
+    if not settings.finished_compaction:
+        _fail("REDIS_PERSIST_FINISHED_COMPACTION is off: no replica would compact the queued tasks", 2)
+
+    async def queue(ready: Settings) -> int:
+        client = Redis.from_url(ready.redis_url or "", decode_responses=True)
+        try:
+            return await TaskStore(client, ready.events_max_per_task).queue_uncompacted()
+        finally:
+            await client.aclose()
+
+    with _key_store_redis(settings) as ready:
+        queued = asyncio.run(queue(ready))
+    typer.echo(json.dumps({"queued": queued}))
+
+
 @keys_cli.command("create")
 def keys_create(
     tenant: str = typer.Option(..., help="Tenant the key's tasks belong to."),

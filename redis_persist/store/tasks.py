@@ -288,6 +288,29 @@ class TaskStore:
         now_ms = int(time.time() * 1000)
         return await self._redis.zrangebyscore(keys.COMPACT, "-inf", now_ms, start=0, num=limit)
 
+    async def queue_uncompacted(self, page_size: int = 500) -> int:
+        """Queue for compaction every completed or cancelled task of its own that still has its checkpoints
+        (it finished while compaction was off, or before it existed); how many were queued.
+
+        Compacted tasks (they keep a final_checkpoint), thread runs and tasks queued already are left alone;
+        the workers' sweeps do the compacting, a few hundred per sweep, beside the live work.
+        """
+        queued = 0
+        for status in (S.COMPLETED, S.CANCELLED):
+            index, start = keys.status_index(status.value), 0
+            while ids := await self._redis.zrange(index, start, start + page_size - 1):
+                start += page_size
+                hashes = await self._read_tasks(keys=[keys.task(task_id) for task_id in ids])
+                due = {}
+                for task_id, flat in zip(ids, hashes, strict=True):
+                    raw = dict(zip(flat[::2], flat[1::2], strict=True))
+                    is_own = not raw.get("run_spec") and raw.get("thread_id", task_id) == task_id
+                    if raw and is_own and "final_checkpoint" not in raw:
+                        due[task_id] = int(time.time() * 1000)
+                if due:
+                    queued += await self._redis.zadd(keys.COMPACT, due, nx=True)
+        return queued
+
     async def keep_final_checkpoint(self, task_id: str, summary: dict[str, Any] | None) -> bool:
         """First step of a compaction: store `summary` (the final checkpoint as history shows it) in the record.
 

@@ -4,6 +4,7 @@ can still run, and a LangGraph thread, keep every checkpoint."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -241,3 +242,37 @@ def test_a_bad_compaction_setting_stops_the_service_at_start(redis_url) -> None:
     result = subprocess.run([sys.executable, "-m", "redis_persist", "serve"], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "finished_compaction" in result.stderr, result.stderr
+
+
+def _compact_finished(redis_url: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "redis_persist", "compact-finished"],
+                          env={**ServiceProcess(redis_url).env(), **(env or {})}, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_tasks_finished_while_compaction_was_off_are_compacted_once_queued(start_app, redis_url) -> None:
+    """`redis-persist compact-finished` queues what finished without compaction; the replicas' sweeps compact it."""
+    off = (await start_app(OFF, name="off")).client
+    finished = [await execute(off, "data_pipeline", {"step_seconds": 0}) for _ in range(2)]
+    running = await execute(off, "data_pipeline", {"step_seconds": 0, "require_approval": True})
+    for task_id in finished:
+        await wait_status(off, task_id, "completed")
+    await wait_status(off, running, "waiting_input")
+    histories = {task_id: (await off.get(f"/api/tasks/{task_id}/history")).json()["checkpoints"] for task_id in finished}
+
+    refused = _compact_finished(redis_url, OFF)
+    assert refused.returncode == 2 and "REDIS_PERSIST_FINISHED_COMPACTION is off" in refused.stderr
+    assert _queued_for_compaction(redis_url) == []
+
+    queued = _compact_finished(redis_url)
+    assert queued.returncode == 0, queued.stderr
+    assert json.loads(queued.stdout) == {"queued": 2}
+    assert sorted(_queued_for_compaction(redis_url)) == sorted(finished)  # not the task that can still run
+    assert json.loads(_compact_finished(redis_url).stdout) == {"queued": 0}  # queued already
+
+    await start_app(name="on")  # compaction on: its sweep takes the queue
+    for task_id in finished:
+        await _compacted(redis_url, task_id)
+        assert (await off.get(f"/api/tasks/{task_id}/history")).json()["checkpoints"] == histories[task_id][:1]
+    assert json.loads(_compact_finished(redis_url).stdout) == {"queued": 0}  # compacted ones are left alone
+    assert len([k for k in _saver_keys(redis_url, running) if k.startswith("checkpoint:")]) == 4
