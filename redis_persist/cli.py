@@ -220,8 +220,6 @@ def _key_store_redis(settings: Settings) -> Iterator[Settings]:
 def compact_finished() -> None:
     """Queue every finished task that still has its checkpoints for compaction (tasks that finished while
     REDIS_PERSIST_FINISHED_COMPACTION was off); the replicas' sweeps compact them. Prints {"queued": N}."""
-    from redis.asyncio import Redis
-
     from redis_persist.store.tasks import TaskStore
 
     logs.configure("WARNING")
@@ -230,11 +228,14 @@ def compact_finished() -> None:
         _fail("REDIS_PERSIST_FINISHED_COMPACTION is off: no replica would compact the queued tasks", 2)
 
     async def queue(ready: Settings) -> int:
-        client = Redis.from_url(ready.redis_url or "", decode_responses=True)
+        connections = RedisConnections.from_url(ready.redis_url or "", ready.redis_retries)  # TLS, Sentinel too
+        client = connections.async_client(max_connections=10, decode_responses=True)
         try:
             return await TaskStore(client, ready.events_max_per_task).queue_uncompacted()
         finally:
             await client.aclose()
+            await client.connection_pool.disconnect()
+            await connections.aclose()
 
     with _key_store_redis(settings) as ready:
         queued = asyncio.run(queue(ready))

@@ -29,7 +29,8 @@ class LeanRedis(Redis):
         self._kept: list[AbstractConnection] = []
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        if self.connection is not None or self.single_connection_client or str(args[0]).upper().startswith("HIMPORT"):
+        is_special = str(args[0]).upper().startswith("HIMPORT")  # per-connection state: redis-py's path handles it
+        if self.connection is not None or self.single_connection_client or is_special:
             return await super().execute_command(*args, **options)
         pool = self.connection_pool
         if self._kept:
