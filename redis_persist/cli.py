@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import json
 import signal
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from collections.abc import Iterator
 
 import redis
@@ -192,17 +192,25 @@ keys_cli = typer.Typer(help="Manage API keys (stored in Redis as salted hashes; 
 cli.add_typer(keys_cli, name="keys")
 
 
-async def _with_access(settings: Settings, action):  # type: ignore[no-untyped-def]
-    from redis.asyncio import Redis
+@asynccontextmanager
+async def _decoding_client(settings: Settings):  # type: ignore[no-untyped-def]
+    """A small decoding client for REDIS_URL, built as `serve` builds its own (TLS, ACL users, Sentinel)."""
+    connections = RedisConnections.from_url(settings.redis_url or "", settings.redis_retries)
+    client = connections.async_client(max_connections=10, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await client.connection_pool.disconnect()
+        await connections.aclose()
 
+
+async def _with_access(settings: Settings, action):  # type: ignore[no-untyped-def]
     from redis_persist.engine.access import AccessControl
     from redis_persist.store.apikeys import ApiKeyStore
 
-    client = Redis.from_url(settings.redis_url or "", decode_responses=True)
-    try:
+    async with _decoding_client(settings) as client:
         return await action(AccessControl(ApiKeyStore(client), admin_key=None))
-    finally:
-        await client.aclose()
 
 
 @contextmanager
@@ -228,14 +236,8 @@ def compact_finished() -> None:
         _fail("REDIS_PERSIST_FINISHED_COMPACTION is off: no replica would compact the queued tasks", 2)
 
     async def queue(ready: Settings) -> int:
-        connections = RedisConnections.from_url(ready.redis_url or "", ready.redis_retries)  # TLS, Sentinel too
-        client = connections.async_client(max_connections=10, decode_responses=True)
-        try:
+        async with _decoding_client(ready) as client:
             return await TaskStore(client, ready.events_max_per_task).queue_uncompacted()
-        finally:
-            await client.aclose()
-            await client.connection_pool.disconnect()
-            await connections.aclose()
 
     with _key_store_redis(settings) as ready:
         queued = asyncio.run(queue(ready))

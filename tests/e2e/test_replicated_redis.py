@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import redis
 
 from redis_persist.replication import ReplicatedRedis
 from tests.e2e.helpers import GRAPHS_ENV, execute, runs, wait_node_started, wait_status
-from tests.support import ServiceProcess, wait_until
+from tests.support import REPO, ServiceProcess, wait_until
 
 NODES = ["one", "two", "three", "four"]
 
@@ -91,3 +94,21 @@ def test_wait_mode_stops_at_the_boundary_while_no_replica_acknowledges(replicate
         assert done["completed_nodes"] == NODES
     finally:
         service.kill()
+
+
+@pytest.mark.parametrize("replicated", [1], indirect=True)
+def test_the_command_line_tools_reach_redis_through_sentinel(replicated: ReplicatedRedis) -> None:
+    """`keys` and `compact-finished` connect as `serve` does: a redis+sentinel:// REDIS_URL works for them too."""
+    env = ServiceProcess(replicated.sentinel_url).env()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "redis_persist", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+
+    created = cli("keys", "create", "--tenant", "team-s", "--role", "viewer")
+    assert created.returncode == 0, created.stderr
+    key_id = json.loads(created.stdout)["id"]
+    listed = cli("keys", "list")
+    assert listed.returncode == 0 and key_id in listed.stdout, listed.stderr
+    compacted = cli("compact-finished")
+    assert compacted.returncode == 0 and json.loads(compacted.stdout) == {"queued": 0}, compacted.stderr
