@@ -28,7 +28,8 @@ async def test_replies_are_parsed_as_redis_py_parses_them(clean_redis: str) -> N
     try:
         await client.hset("h", mapping={"a": "1", "b": "é"})
         await client.zadd("z", {"x": 1.5, "y": 2})
-        for command in (("HGETALL", "h"), ("ZRANGE", "z", 0, -1, "WITHSCORES"), ("EXISTS", "h", "nope"), ("GET", "nope")):
+        commands = (("HGETALL", "h"), ("ZRANGE", "z", 0, -1, "WITHSCORES"), ("EXISTS", "h", "nope"), ("GET", "nope"))
+        for command in commands:
             assert await client.execute_command(*command) == await plain.execute_command(*command)
         assert await client.zrevrangebyscore("z", "+inf", "-inf", withscores=True) == [("y", 2.0), ("x", 1.5)]
         assert await client.hgetall("h") == {"a": "1", "b": "é"}
