@@ -117,9 +117,7 @@ class TaskStore:
                       if scope is None or split_scoped_id(task_id)[0] == scope]
             for first in range(0, len(wanted), batch):
                 chunk = wanted[first:first + batch]
-                hashes = await self._read_tasks(keys=[keys.task(task_id) for _, task_id in chunk])
-                for (at, _), flat in zip(chunk, hashes, strict=True):
-                    raw = dict(zip(flat[::2], flat[1::2], strict=True))
+                for (at, _), raw in zip(chunk, await self._read_hashes([task_id for _, task_id in chunk]), strict=True):
                     if not raw or (status_value is not None and raw.get("status") != status_value) or (
                         graph is not None and raw.get("graph_name") != graph
                     ):
@@ -131,6 +129,11 @@ class TaskStore:
             if not more_in_index:
                 return found, None
             upper = f"({int(page[-1][1])}"
+
+    async def _read_hashes(self, task_ids: list[str]) -> list[dict[str, str]]:
+        """Each task's hash ({} once deleted), in one script call: one reply to parse, not one per task."""
+        flat_hashes = await self._read_tasks(keys=[keys.task(task_id) for task_id in task_ids])
+        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in flat_hashes]
 
     async def _narrowest_index(self, status: TaskStatus | None, graph_name: str | None, tenant: str | None) -> str:
         """The index of the one filter given, or the smallest of those given; INDEX_ALL without filters."""
@@ -300,13 +303,11 @@ class TaskStore:
             index, start = keys.status_index(status.value), 0
             while ids := await self._redis.zrange(index, start, start + page_size - 1):
                 start += page_size
-                hashes = await self._read_tasks(keys=[keys.task(task_id) for task_id in ids])
+                now_ms = int(time.time() * 1000)
                 due = {}
-                for task_id, flat in zip(ids, hashes, strict=True):
-                    raw = dict(zip(flat[::2], flat[1::2], strict=True))
-                    is_own = not raw.get("run_spec") and raw.get("thread_id", task_id) == task_id
-                    if raw and is_own and "final_checkpoint" not in raw:
-                        due[task_id] = int(time.time() * 1000)
+                for task_id, raw in zip(ids, await self._read_hashes(ids), strict=True):
+                    if raw and Task.from_hash(raw).is_own_thread and "final_checkpoint" not in raw:
+                        due[task_id] = now_ms
                 if due:
                     queued += await self._redis.zadd(keys.COMPACT, due, nx=True)
         return queued
