@@ -116,12 +116,16 @@ def main() -> None:
     parser.add_argument("--creators", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="serve --workers (processes of the replica)")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the replica, e.g. REDIS_PERSIST_MAX_TASKS=10 (repeatable)")
+    parser.add_argument("--label", default="", help="suffix of the result file's name")
     args = parser.parse_args()
     exit_on_sigterm()
     info = machine_info()
     with embedded_redis("responsive") as redis_server:
         service = ServiceProcess(redis_server.url, name="api-1", args=["--workers", str(args.workers)],
-                                 env={"REDIS_PERSIST_LEASE_TTL_SECONDS": "15"})
+                                 env={"REDIS_PERSIST_LEASE_TTL_SECONDS": "15",
+                                      **dict(setting.split("=", 1) for setting in args.env)})
         try:
             service.start()
             meter = CpuMeter({"service": service.process.pid, "redis": redis_server.pid},
@@ -137,7 +141,7 @@ def main() -> None:
         print(f"{name:20} n={s['n']:6}  p50 {s.get('p50_ms')} ms  p99 {s.get('p99_ms')} ms  max {s.get('max_ms')} ms")
     print(f"{args.tasks} tasks created in {result['created_in_s']} s, all completed after {result['drained_in_s']} s "
           f"({result['tasks_per_s']} tasks/s); probe errors: {len(result['probe_errors'])}")
-    write_result(f"bench_responsive_w{args.workers}", result)
+    write_result(f"bench_responsive_w{args.workers}{args.label}", result)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,10 @@ def sources_of(action: Action) -> frozenset[TaskStatus]:
     return frozenset(source for (source, act), _ in MOVES.items() if act == action)
 
 
+_ALLOWED_ACTIONS = {status: tuple(action.value for action in USER_ACTIONS if (status, action) in MOVES)
+                    for status in TaskStatus}
+
+
 def allowed_actions(status: TaskStatus) -> list[str]:
     """The user actions legal in `status`, in USER_ACTIONS order (what each task's JSON lists)."""
-    return [action.value for action in USER_ACTIONS if (status, action) in MOVES]
+    return list(_ALLOWED_ACTIONS[status])

@@ -10,6 +10,9 @@ from redis_persist.core.auth import DEFAULT_TENANT, public_id
 from redis_persist.core.status import TaskStatus, allowed_actions
 
 
+_UNSHOWN = ("initial_state", "resume_input", "run_spec", "final_checkpoint")
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     """One task: what it runs, where it is, and who runs it."""
@@ -28,18 +31,15 @@ class Task:
     owner: str | None = None
     created_at: str = ""
     updated_at: str = ""
-    initial_state: dict[str, Any] = field(default_factory=dict)
     completed_nodes: list[str] = field(default_factory=list)
     is_pause_requested: bool = False
     has_resume_input: bool = False
-    resume_input: Any = None
     seq: int = 0
     tenant: str = DEFAULT_TENANT
     thread_id: str = ""  # the checkpointer thread; a task made by /api/tasks is a thread of its own
-    run_spec: dict[str, Any] = field(default_factory=dict)  # LangGraph Server run options; {} for /api/tasks
-    # Set once a finished task is compacted (engine/compaction.py): its final checkpoint as history shows it
-    # ({} when it had none); its checkpoints are then gone from the checkpointer.
-    final_checkpoint: dict[str, Any] | None = None
+    # The stored JSON of the fields below, decoded when asked for: the task's JSON shows none of them, and a
+    # page of the task list would otherwise decode 50 final checkpoints to show none.
+    _unshown: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Task:
@@ -59,17 +59,36 @@ class Task:
             owner=raw.get("owner") or None,
             created_at=raw.get("created_at", ""),
             updated_at=raw.get("updated_at", ""),
-            initial_state=decode_stored(raw.get("initial_state")) or {},
             completed_nodes=decode_stored(raw.get("completed_nodes")) or [],
             is_pause_requested=raw.get("pause_requested") == "1",
             has_resume_input="resume_input" in raw,
-            resume_input=decode_stored(raw.get("resume_input")),
             seq=int(raw.get("seq") or 0),
             tenant=raw.get("tenant") or DEFAULT_TENANT,
             thread_id=raw.get("thread_id") or raw["task_id"],
-            run_spec=decode_stored(raw.get("run_spec")) or {},
-            final_checkpoint=decode_stored(raw.get("final_checkpoint")) if "final_checkpoint" in raw else None,
+            _unshown={name: raw[name] for name in _UNSHOWN if name in raw},
         )
+
+    @property
+    def initial_state(self) -> dict[str, Any]:
+        """The state the task was started with."""
+        return decode_stored(self._unshown.get("initial_state")) or {}
+
+    @property
+    def resume_input(self) -> Any:
+        """The answer waiting for the interrupted node (see has_resume_input); None without one."""
+        return decode_stored(self._unshown.get("resume_input"))
+
+    @property
+    def run_spec(self) -> dict[str, Any]:
+        """LangGraph Server run options; {} for a task made by /api/tasks."""
+        return decode_stored(self._unshown.get("run_spec")) or {}
+
+    @property
+    def final_checkpoint(self) -> dict[str, Any] | None:
+        """Set once a finished task is compacted (engine/compaction.py): its final checkpoint as history shows
+        it ({} when it had none); its checkpoints are then gone from the checkpointer."""
+        raw = self._unshown.get("final_checkpoint")
+        return None if raw is None else decode_stored(raw)
 
     @property
     def is_own_thread(self) -> bool:
