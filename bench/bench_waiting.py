@@ -79,13 +79,19 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--sleep", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--api-processes", type=int, default=0,
+                        help="serve --api-processes: of the --workers processes, how many serve the API only")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the replica, e.g. REDIS_PERSIST_CLAIM_MAX_LAG_MS=20 (repeatable)")
+    parser.add_argument("--label", default="", help="suffix of the result file's name")
     args = parser.parse_args()
     info = machine_info()
     ids = [uuid.uuid4().hex for _ in range(args.tasks)]
     with embedded_redis("waiting") as server:
         client = redis.Redis.from_url(server.url, decode_responses=True)
-        env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100"}
-        service = ServiceProcess(server.url, env=env, name="api-1", args=["--workers", str(args.workers)])
+        env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100",
+               **dict(setting.split("=", 1) for setting in args.env)}
+        service = ServiceProcess(server.url, env=env, name="api-1", args=["--workers", str(args.workers), "--api-processes", str(args.api_processes)])
         service.start()
         peak = {"rss_kib": 0}
         sampling = threading.Event()
@@ -115,6 +121,7 @@ def main() -> None:
         client.close()
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
+        "api_processes": args.api_processes, "settings": args.env,
         "completed": done, "failed": failed, "create_all_s": round(create_seconds, 1),
         "last_completed_after_s": round(all_done, 1),
         "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),
@@ -122,7 +129,8 @@ def main() -> None:
         "machine": finish_machine_info(info),
     }
     print(json.dumps(result, indent=2))
-    write_result(f"bench_waiting_{args.tasks}", result)
+    split = f"_w{args.workers}_api{args.api_processes}" if args.api_processes else ""
+    write_result(f"bench_waiting_{args.tasks}{split}{args.label}", result)
 
 
 if __name__ == "__main__":

@@ -97,11 +97,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--workers", default="0", help="our `serve --workers` (0: one per core)")
+    parser.add_argument("--api-processes", type=int, default=0,
+                        help="our `serve --api-processes` (of --workers, how many serve the API only)")
     parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
     args = parser.parse_args()
 
     machine = machine_info()
-    serve_args = f"--workers {args.workers} --log-level warning"
+    serve_args = f"--workers {args.workers} --api-processes {args.api_processes} --log-level warning"
     command = [str(args.peer_dir / "side_by_side.sh"), str(REPO), args.sleep, str(args.tasks), str(args.concurrency)]
     print(f"SERVE_ARGS='{serve_args}' {' '.join(command)}   (load average {machine['loadavg_at_start']})")
     started = time.monotonic()
@@ -136,8 +138,10 @@ def main() -> None:
     machine["run_wall_s"] = round(time.monotonic() - started, 1)
     result = {"command": f"SERVE_ARGS='{serve_args}' {' '.join(command)}", "node_sleep_s": float(args.sleep),
               "tasks": args.tasks, "concurrency": args.concurrency, "workers": args.workers,
+              "api_processes": args.api_processes,
               "ratio_tasks_per_s_ours_over_peer": ratio, **sides, "machine": machine, "raw_output": output}
-    write_result(f"side_by_side_sleep{args.sleep}_n{args.tasks}_w{args.workers}", result)
+    split = f"_api{args.api_processes}" if args.api_processes else ""
+    write_result(f"side_by_side_sleep{args.sleep}_n{args.tasks}_w{args.workers}{split}", result)
     print(f"ratio {ratio} at load average {machine['loadavg_at_start']} -> {machine['loadavg_at_end']}")
 
 

@@ -139,18 +139,24 @@ def serve(
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     workers: int = typer.Option(0, min=0, max=256, help="Processes for this replica (API + worker in each), "
                                 "named SERVICE_NAME-1..N; 0: one per core. 1: a single process named SERVICE_NAME."),
+    api_processes: int = typer.Option(0, min=0, max=255, help="With --workers N: this many of the N processes serve "
+                                      "the API only, the others run tasks only (no HTTP). 0: each does both."),
     reuse_port: bool = typer.Option(False, "--reuse-port", hidden=True, help="Listen with SO_REUSEPORT (children)."),
 ) -> None:
     """Start the API (and, unless --no-worker, a worker) on HOST:PORT."""
     logs.configure(log_level.upper())
+    processes = workers or default_workers()
+    if api_processes and (no_worker or not 0 < api_processes < processes):
+        _fail(f"--api-processes {api_processes} needs --workers above it ({processes} processes"
+              f"{', and --no-worker runs no tasks' if no_worker else ''}): at least one process must run tasks", 2)
     settings = _load_settings()
     _check_auth_for(host, settings)
     with _redis_for(settings) as ready:
-        if (workers or default_workers()) > 1:
+        if processes > 1:
             _check_graphs(ready)  # refuse bad graphs once, here, rather than N children in a restart loop
             child_args = ["--log-level", log_level, *(["--no-worker"] if no_worker else [])]
-            raise typer.Exit(Supervisor(workers or default_workers(), host, port, ready.service_name,
-                                        str(ready.redis_url), child_args).run())
+            raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), child_args,
+                                        api_only=api_processes).run())
         app = _build_app(ready, run_worker=not no_worker)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=log_level,
                                                ws_ping_interval=20, timeout_keep_alive=ready.http_keep_alive_seconds))

@@ -81,6 +81,9 @@ class Supervisor:
     service_name: str
     redis_url: str
     child_args: list[str] = field(default_factory=list)  # e.g. --no-worker, --log-level info
+    # The first `api_only` children serve the API alone and the others run tasks alone (`worker`: no HTTP);
+    # 0: every child does both.
+    api_only: int = 0
     _children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -110,10 +113,17 @@ class Supervisor:
     def _on_signal(self, _signum: int, _frame: object) -> None:
         self._stopping.set()
 
+    def _command(self, child: _Child) -> list[str]:
+        if self.api_only and child.index > self.api_only:
+            log_level = self.child_args[self.child_args.index("--log-level") + 1]
+            return [sys.executable, "-m", "redis_persist", "worker", "--log-level", log_level]
+        only_api = ["--no-worker"] if self.api_only and "--no-worker" not in self.child_args else []
+        return [sys.executable, "-m", "redis_persist", "serve", "--workers", "1", "--reuse-port",
+                "--host", self.host, "--port", str(self.port), *self.child_args, *only_api]
+
     def _start(self, child: _Child) -> None:
         env = {**os.environ, "SERVICE_NAME": child.name, "REDIS_URL": self.redis_url}
-        command = [sys.executable, "-m", "redis_persist", "serve", "--workers", "1", "--reuse-port",
-                   "--host", self.host, "--port", str(self.port), *self.child_args]
+        command = self._command(child)
         # Own process group: a terminal's Ctrl-C reaches the supervisor only, which stops the children in order.
         child.process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent, process_group=0)
         child.started_at = time.monotonic()

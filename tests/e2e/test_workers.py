@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
 from tests.support import read_events, wait_until
-from redis_persist.testing import rerun_completed_nodes
+from redis_persist.testing import ServiceProcess, rerun_completed_nodes
 
 NODES = ["one", "two", "three", "four"]
 
@@ -80,3 +82,44 @@ def test_sigterm_stops_every_process_and_hands_tasks_back(start_service, tmp_pat
         assert all(task(client, task_id)["status"] in ("queued", "running") for task_id in ids)
         for task_id in ids:
             wait_status(client, task_id, "completed", timeout=60)
+
+
+def test_api_processes_serve_the_api_while_the_others_run_the_tasks(start_service, tmp_path) -> None:
+    service = start_service({**GRAPHS_ENV, "REDIS_PERSIST_MAX_TASKS": "3"}, name="split",
+                            args=["--workers", "3", "--api-processes", "1"])
+    names = wait_until(lambda: set(_children(service.pid)) == {"split-1", "split-2", "split-3"}
+                       and _children(service.pid), 10, "three named processes")
+    logs = {i: tmp_path / f"runs-{i}" for i in range(6)}
+    with service.client() as client:
+        ids = {execute(client, "counting", {"run_log": str(log), "step_seconds": 0.6}): log for log in logs.values()}
+        owners = wait_until(lambda: (running := {t: task(client, t)["owner"] for t in ids
+                                                 if task(client, t)["status"] == "running"})
+                            and {"split-2", "split-3"} <= set(running.values()) and running, 30,
+                            "tasks running in both task processes")
+        os.kill(names["split-2"], signal.SIGKILL)
+        victims = [task_id for task_id, owner in owners.items() if owner == "split-2"]
+        done = {task_id: wait_status(client, task_id, "completed", "failed", timeout=90) for task_id in ids}
+        metrics = client.get("/metrics").text
+
+    assert "split-1" not in owners.values()
+    # The API process runs nothing, and answers while a task process is down and restarted.
+    assert 'redis_persist_replica_running_tasks{replica="split-1"} 0.0' in metrics, metrics
+    for task_id, final in done.items():
+        assert final["status"] == "completed" and final["completed_nodes"] == NODES, final
+        assert final["owner"] in ("split-2", "split-3"), final
+        assert rerun_completed_nodes(read_events(service.url, task_id)) == []
+        assert sum(runs(ids[task_id]).values()) <= len(NODES) + 1
+    assert victims and all(done[task_id]["attempts"] >= 2 for task_id in victims)
+    wait_until(lambda: (now := _children(service.pid)).keys() == {"split-1", "split-2", "split-3"}
+               and now["split-2"] != names["split-2"], 30, "split-2 restarted")
+
+
+def test_api_processes_must_leave_a_process_to_run_tasks(redis_url) -> None:
+    env = ServiceProcess(redis_url).env()
+    for args, why in [(["--workers", "2", "--api-processes", "2"], "--api-processes 2 needs --workers above it"),
+                      (["--workers", "1", "--api-processes", "1"], "--api-processes 1 needs --workers above it"),
+                      (["--workers", "2", "--api-processes", "1", "--no-worker"], "--no-worker runs no tasks"),
+                      (["--api-processes", "-1"], "Invalid value for '--api-processes'")]:
+        result = subprocess.run([sys.executable, "-m", "redis_persist", "serve", "--port", "1", *args], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and why in result.stderr, (args, result.stderr)
