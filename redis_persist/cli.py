@@ -147,7 +147,7 @@ def serve(
     logs.configure(log_level.upper())
     processes = workers or default_workers()
     if api_processes and (no_worker or not 0 < api_processes < processes):
-        _fail(f"--api-processes {api_processes} needs --workers above it ({processes} processes"
+        _fail(f"--api-processes {api_processes} needs --workers above it (--workers {processes}"
               f"{', and --no-worker runs no tasks' if no_worker else ''}): at least one process must run tasks", 2)
     settings = _load_settings()
     _check_auth_for(host, settings)

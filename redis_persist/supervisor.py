@@ -4,7 +4,8 @@ One Python process is one event loop, so one replica used one core however many 
 supervisor starts N children, each a complete `serve --workers 1` (API + worker + its own lease keeper) named
 `SERVICE_NAME-1` .. `SERVICE_NAME-N` (each holds its own leases, so each needs its own name), all listening
 on HOST:PORT with SO_REUSEPORT: the kernel spreads new connections over them. The embedded Redis (REDIS_URL
-unset) is started once, here, and passed to the children as REDIS_URL.
+unset) is started once, here, and passed to the children as REDIS_URL. With `--api-processes K` the first K
+children serve the API alone (`serve --no-worker`) and the rest run tasks alone (`worker`, no HTTP).
 
 A child that dies is a failover like any other (its leases run out, another process takes its tasks over)
 and is started again. SIGTERM/SIGINT to the supervisor stops every child gracefully (each hands its running
@@ -115,7 +116,8 @@ class Supervisor:
 
     def _command(self, child: _Child) -> list[str]:
         if self.api_only and child.index > self.api_only:
-            log_level = self.child_args[self.child_args.index("--log-level") + 1]
+            log_level = self.child_args[self.child_args.index("--log-level") + 1] \
+                if "--log-level" in self.child_args else "info"
             return [sys.executable, "-m", "redis_persist", "worker", "--log-level", log_level]
         only_api = ["--no-worker"] if self.api_only and "--no-worker" not in self.child_args else []
         return [sys.executable, "-m", "redis_persist", "serve", "--workers", "1", "--reuse-port",

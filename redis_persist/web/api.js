@@ -33,6 +33,8 @@ export function describeError(status, statusText, body) {
   return `Error ${status}: ${text}`;
 }
 
+const READ_TIMEOUT_MS = 15000;
+
 export class ApiClient {
   constructor(session) {
     this.session = session;
@@ -45,13 +47,16 @@ export class ApiClient {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
+    // A read nobody answers fails (and its caller asks again) rather than hanging the view for good.
+    if (method === 'GET') init.signal = AbortSignal.timeout(READ_TIMEOUT_MS);
     let response;
+    let text;
     try {
       response = await fetch(this.session.scoped(path), init);
+      text = await response.text();
     } catch {
       throw new ApiError(0, 'Cannot reach the server.', null);
     }
-    const text = await response.text();
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = text; }

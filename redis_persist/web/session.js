@@ -5,6 +5,8 @@ import { $, h, setMessage, show } from './dom.js';
 
 const KEY_STORAGE = 'redis_persist.api_key';
 const RETRY_MS = 1000;
+// A request the server or a proxy never answers must not leave the page blank: give up on it and ask again.
+const IDENTITY_TIMEOUT_MS = 5000;
 
 export class Session {
   /** onReady(): the server accepted the key (or needs none); onSignedOut(): stop everything shown. */
@@ -47,9 +49,14 @@ export class Session {
   /** Ask the server who this key is; start the page, or ask for a key. */
   async start() {
     let response;
+    let identity;
     try {
-      response = await fetch('/api/auth/me', { headers: { Accept: 'application/json', ...this.headers() } });
-    } catch {
+      response = await fetch('/api/auth/me', {
+        headers: { Accept: 'application/json', ...this.headers() },
+        signal: AbortSignal.timeout(IDENTITY_TIMEOUT_MS),
+      });
+      if (response.status !== 401) identity = await response.json();
+    } catch {  // unreachable, unanswered, or not our JSON (a proxy's error page): ask again
       setTimeout(() => this.start(), RETRY_MS);
       return;
     }
@@ -57,7 +64,7 @@ export class Session {
       this.requireKey(this.key ? 'That key was refused (unknown, revoked or mistyped).' : '');
       return;
     }
-    this.identity = await response.json();
+    this.identity = identity;
     this.showIdentity();
     show($('login-view'), false);
     this.onReady();

@@ -7,7 +7,7 @@ import json
 import re
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.auth_helpers import ADMIN_KEY, AUTH_ENV, make_key
 from tests.support import wait_until
@@ -108,3 +108,21 @@ def test_dashboard_with_auth_off_needs_no_key(service, open_page) -> None:
     expect(page.get_by_test_id("login-view")).to_be_hidden()
     expect(page.get_by_test_id("start-form")).to_be_visible()
     expect(page.get_by_test_id("sign-out")).to_be_hidden()
+
+
+def test_the_page_asks_again_when_nobody_answers_who_it_is(service, open_page) -> None:
+    """A request the server or a proxy never answers does not leave the page blank: it asks again."""
+    page = open_page(service.url)
+    held: list[Route] = []
+
+    def drop_the_first(route: Route) -> None:
+        if not held:
+            held.append(route)  # never answered, as by a proxy that lost the request
+            return
+        route.continue_()
+
+    page.route("**/api/auth/me", drop_the_first)
+    page.goto("/")
+    expect(page.get_by_test_id("identity-open")).to_be_visible()
+    expect(page.get_by_test_id("start-form")).to_be_visible()
+    assert len(held) == 1

@@ -92,8 +92,8 @@ def test_api_processes_serve_the_api_while_the_others_run_the_tasks(start_servic
     logs = {i: tmp_path / f"runs-{i}" for i in range(6)}
     with service.client() as client:
         ids = {execute(client, "counting", {"run_log": str(log), "step_seconds": 0.6}): log for log in logs.values()}
-        owners = wait_until(lambda: (running := {t: task(client, t)["owner"] for t in ids
-                                                 if task(client, t)["status"] == "running"})
+        owners = wait_until(lambda: (running := {t: now["owner"] for t in ids
+                                                 if (now := task(client, t))["status"] == "running"})
                             and {"split-2", "split-3"} <= set(running.values()) and running, 30,
                             "tasks running in both task processes")
         os.kill(names["split-2"], signal.SIGKILL)
