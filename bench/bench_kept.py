@@ -25,7 +25,7 @@ to back with a 20 ms pause: `GET /api/tasks?limit=50`, `?status=completed&limit=
 `?status=running&limit=50` and `GET /api/tasks/{id}` of a random finished task (a kept one on the kept
 Redis). tasks/s = tasks / (first create sent -> last completion seen). Also: every filter combination of
 TaskStore.list timed in-process on both Redis, Redis CPU per command during the drain, and how long a
-replica took to become healthy. Writes bench/results/bench_kept_<kept>.json.
+replica took to become healthy. Writes bench/results/bench_kept_<kept><--label>.json.
 """
 
 from __future__ import annotations
@@ -396,6 +396,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="serve --workers values to measure")
     parser.add_argument("--rounds", type=int, default=1, help="empty/kept pairs per --workers value")
+    parser.add_argument("--label", default="", help="suffix of the result file's name, so a run keeps the last one's")
     args = parser.parse_args()
     if not 0 < args.sample <= args.kept:
         parser.error("--sample must be between 1 and --kept")
@@ -434,7 +435,7 @@ def main() -> None:
             result[f"workers_{workers}"] = {"summary": summarise(rounds), "rounds": rounds}
             print(f"\n--workers {workers}: {result[f'workers_{workers}']['summary']}")
     finish_machine_info(info)
-    write_result(f"bench_kept_{args.kept}", result)
+    write_result(f"bench_kept_{args.kept}{args.label}", result)
 
 
 if __name__ == "__main__":
