@@ -146,7 +146,7 @@ def serve(
     """Start the API (and, unless --no-worker, a worker) on HOST:PORT."""
     logs.configure(log_level.upper())
     processes = workers or default_workers()
-    if api_processes and (no_worker or not 0 < api_processes < processes):
+    if api_processes and (no_worker or api_processes >= processes):
         _fail(f"--api-processes {api_processes} needs --workers above it (--workers {processes}"
               f"{', and --no-worker runs no tasks' if no_worker else ''}): at least one process must run tasks", 2)
     settings = _load_settings()
@@ -154,9 +154,8 @@ def serve(
     with _redis_for(settings) as ready:
         if processes > 1:
             _check_graphs(ready)  # refuse bad graphs once, here, rather than N children in a restart loop
-            child_args = ["--log-level", log_level, *(["--no-worker"] if no_worker else [])]
-            raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), child_args,
-                                        api_only=api_processes).run())
+            raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), log_level,
+                                        no_worker=no_worker, api_only=api_processes).run())
         app = _build_app(ready, run_worker=not no_worker)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=log_level,
                                                ws_ping_interval=20, timeout_keep_alive=ready.http_keep_alive_seconds))

@@ -81,7 +81,8 @@ class Supervisor:
     port: int
     service_name: str
     redis_url: str
-    child_args: list[str] = field(default_factory=list)  # e.g. --no-worker, --log-level info
+    log_level: str = "info"
+    no_worker: bool = False  # every child serves the API alone
     # The first `api_only` children serve the API alone and the others run tasks alone (`worker`: no HTTP);
     # 0: every child does both.
     api_only: int = 0
@@ -115,13 +116,12 @@ class Supervisor:
         self._stopping.set()
 
     def _command(self, child: _Child) -> list[str]:
+        module = [sys.executable, "-m", "redis_persist"]
         if self.api_only and child.index > self.api_only:
-            log_level = self.child_args[self.child_args.index("--log-level") + 1] \
-                if "--log-level" in self.child_args else "info"
-            return [sys.executable, "-m", "redis_persist", "worker", "--log-level", log_level]
-        only_api = ["--no-worker"] if self.api_only and "--no-worker" not in self.child_args else []
-        return [sys.executable, "-m", "redis_persist", "serve", "--workers", "1", "--reuse-port",
-                "--host", self.host, "--port", str(self.port), *self.child_args, *only_api]
+            return [*module, "worker", "--log-level", self.log_level]
+        no_worker = ["--no-worker"] if self.no_worker or self.api_only else []
+        return [*module, "serve", "--workers", "1", "--reuse-port", "--host", self.host, "--port", str(self.port),
+                "--log-level", self.log_level, *no_worker]
 
     def _start(self, child: _Child) -> None:
         env = {**os.environ, "SERVICE_NAME": child.name, "REDIS_URL": self.redis_url}
