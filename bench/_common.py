@@ -5,6 +5,7 @@ Process helpers come from redis_persist.testing (not duplicated here).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -146,6 +147,32 @@ def finish_machine_info(info: dict[str, Any]) -> dict[str, Any]:
     print(f"machine: {info['cpus']} cores; this benchmark used {own:.1f} CPU-s in {wall:.1f} s, other processes "
           f"{info['cpu_s_other_processes']} CPU-s ({info['other_load_cores_avg']} cores on average)")
     return info
+
+
+def add_replica_options(parser: argparse.ArgumentParser, workers: int) -> None:
+    """--workers, --api-processes, --env NAME=VALUE (repeatable) and --label: how the measured replica runs."""
+    parser.add_argument("--workers", type=int, default=workers, help="serve --workers (processes of the replica)")
+    parser.add_argument("--api-processes", type=int, default=0,
+                        help="serve --api-processes: of the --workers processes, how many serve the API only")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the replica, e.g. REDIS_PERSIST_MAX_TASKS=10 (repeatable)")
+    parser.add_argument("--label", default="", help="suffix of the result file's name")
+
+
+def replica_layout(args: argparse.Namespace) -> list[str]:
+    """The `serve` arguments add_replica_options chose."""
+    return ["--workers", str(args.workers), "--api-processes", str(args.api_processes)]
+
+
+def replica_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The --env settings add_replica_options collected."""
+    return dict(setting.split("=", 1) for setting in args.env)
+
+
+def replica_suffix(args: argparse.Namespace) -> str:
+    """What a result file's name adds for the layout and --label: `_w3_api1_LABEL`, `_w2`, ..."""
+    split = f"_api{args.api_processes}" if args.api_processes else ""
+    return f"_w{args.workers}{split}{args.label}"
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

@@ -23,12 +23,16 @@ import httpx
 import redis
 from _common import (
     CpuMeter,
+    add_replica_options,
     async_client,
     create_task,
     embedded_redis,
     exit_on_sigterm,
     finish_machine_info,
     machine_info,
+    replica_layout,
+    replica_settings,
+    replica_suffix,
     run,
     summary_ms,
     write_result,
@@ -122,20 +126,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--creators", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="serve --workers (processes of the replica)")
-    parser.add_argument("--api-processes", type=int, default=0,
-                        help="serve --api-processes: of the --workers processes, how many serve the API only")
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for the replica, e.g. REDIS_PERSIST_MAX_TASKS=10 (repeatable)")
-    parser.add_argument("--label", default="", help="suffix of the result file's name")
+    add_replica_options(parser, workers=2)
     args = parser.parse_args()
     exit_on_sigterm()
     info = machine_info()
     with embedded_redis("responsive") as redis_server:
-        service = ServiceProcess(redis_server.url, name="api-1", args=["--workers", str(args.workers), "--api-processes", str(args.api_processes)],
-                                 env={"REDIS_PERSIST_LEASE_TTL_SECONDS": "15",
-                                      **dict(setting.split("=", 1) for setting in args.env)})
+        service = ServiceProcess(redis_server.url, name="api-1", args=replica_layout(args),
+                                 env={"REDIS_PERSIST_LEASE_TTL_SECONDS": "15", **replica_settings(args)})
         try:
             service.start()
             meter = CpuMeter({"service": service.process.pid, "redis": redis_server.pid},
@@ -154,8 +152,7 @@ def main() -> None:
             print(f"  {phase:15} {name:20} n={s['n']:6}  p50 {s.get('p50_ms')} ms  p99 {s.get('p99_ms')} ms")
     print(f"{args.tasks} tasks created in {result['created_in_s']} s, all completed after {result['drained_in_s']} s "
           f"({result['tasks_per_s']} tasks/s); probe errors: {len(result['probe_errors'])}")
-    split = f"_api{args.api_processes}" if args.api_processes else ""
-    write_result(f"bench_responsive_w{args.workers}{split}{args.label}", result)
+    write_result(f"bench_responsive{replica_suffix(args)}", result)
 
 
 if __name__ == "__main__":

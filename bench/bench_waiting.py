@@ -22,11 +22,15 @@ from pathlib import Path
 
 import redis
 from _common import (
+    add_replica_options,
     async_client,
     create_task,
     embedded_redis,
     finish_machine_info,
     machine_info,
+    replica_layout,
+    replica_settings,
+    replica_suffix,
     run,
     summary_ms,
     write_result,
@@ -78,20 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--sleep", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--api-processes", type=int, default=0,
-                        help="serve --api-processes: of the --workers processes, how many serve the API only")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for the replica, e.g. REDIS_PERSIST_CLAIM_MAX_LAG_MS=20 (repeatable)")
-    parser.add_argument("--label", default="", help="suffix of the result file's name")
+    add_replica_options(parser, workers=1)
     args = parser.parse_args()
     info = machine_info()
     ids = [uuid.uuid4().hex for _ in range(args.tasks)]
     with embedded_redis("waiting") as server:
         client = redis.Redis.from_url(server.url, decode_responses=True)
         env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100",
-               **dict(setting.split("=", 1) for setting in args.env)}
-        service = ServiceProcess(server.url, env=env, name="api-1", args=["--workers", str(args.workers), "--api-processes", str(args.api_processes)])
+               **replica_settings(args)}
+        service = ServiceProcess(server.url, env=env, name="api-1", args=replica_layout(args))
         service.start()
         peak = {"rss_kib": 0}
         sampling = threading.Event()
@@ -129,8 +128,9 @@ def main() -> None:
         "machine": finish_machine_info(info),
     }
     print(json.dumps(result, indent=2))
-    split = f"_w{args.workers}_api{args.api_processes}" if args.api_processes else ""
-    write_result(f"bench_waiting_{args.tasks}{split}{args.label}", result)
+    # Named without the layout for the default one process, as its earlier results were.
+    suffix = replica_suffix(args) if args.api_processes or args.workers != 1 else args.label
+    write_result(f"bench_waiting_{args.tasks}{suffix}", result)
 
 
 if __name__ == "__main__":
