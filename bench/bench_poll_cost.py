@@ -1,12 +1,15 @@
 """Service CPU per `GET /api/tasks/{id}`: the poll path against FastAPI's route, in one process, alternating.
 
-    .venv/bin/python bench/bench_poll_cost.py [--requests 6000] [--rounds 4] [--concurrency 50]
+    .venv/bin/python bench/bench_poll_cost.py [--requests 6000] [--rounds 4] [--concurrency 50] [--pace 0.1]
 
 One replica (`--workers 1`, embedded Redis), one completed `data_pipeline` task. Each round sends N GETs of
-that task from C keep-alive connections twice: plain (answered by api/poll_path.py) and with `?via=route`
+that task from C keep-alive connections twice: plain (answered in uvicorn's protocol by api/poll_protocol.py)
+and with `?via=route`
 (a query string sends the request on to the FastAPI route, which ignores the parameter and answers the same
 bytes). CPU is the service process's user + system time from /proc; alternating rounds in the same process
-keep load drift on a shared machine out of the comparison. Writes bench/results/bench_poll_cost.json.
+keep load drift on a shared machine out of the comparison. `--pace S`: each connection waits S seconds before
+each GET, as the side-by-side pollers do (0.1), so requests arrive one by one instead of in batches the event
+loop amortises. Writes bench/results/bench_poll_cost[_LABEL].json.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from _common import (
 from redis_persist.testing import ServiceProcess
 
 
-async def hammer(base_url: str, path: str, requests: int, concurrency: int) -> float:
+async def hammer(base_url: str, path: str, requests: int, concurrency: int, pace: float) -> float:
     """Send `requests` GETs of `path` from `concurrency` connections; the wall time it took."""
     async with async_client(base_url, timeout=30) as client:
         async def one_connection() -> None:
             for _ in range(requests // concurrency):
+                if pace:
+                    await asyncio.sleep(pace)
                 response = await client.get(path)
                 if response.status_code != 200:
                     raise SystemExit(f"GET {path}: {response.status_code} {response.text}")
@@ -49,6 +54,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--pace", type=float, default=0.0, help="seconds each connection waits before each GET")
+    parser.add_argument("--label", default="", help="suffix of the result file")
     args = parser.parse_args()
     exit_on_sigterm()
     machine = machine_info()
@@ -68,7 +75,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, path in paths.items():
                     meter = CpuMeter({"service": service.pid})
-                    asyncio.run(hammer(service.url, path, args.requests, args.concurrency))
+                    asyncio.run(hammer(service.url, path, args.requests, args.concurrency, args.pace))
                     used = meter.stop()["cpu_s"]["service"]
                     per_request_us[name].append(round(used * 1e6 / args.requests, 1))
         finally:
@@ -76,14 +83,14 @@ def main() -> None:
             service.log_path.unlink(missing_ok=True)
     result = {
         "benchmark": "bench_poll_cost", "requests_per_round": args.requests, "rounds": args.rounds,
-        "concurrency": args.concurrency, "cpu_us_per_request": per_request_us,
+        "concurrency": args.concurrency, "pace_s": args.pace, "cpu_us_per_request": per_request_us,
         "median_us": {name: round(percentile(values, 50), 1) for name, values in per_request_us.items()},
         "machine": finish_machine_info(machine),
     }
     median = result["median_us"]
     print(f"service CPU per GET (median of {args.rounds} rounds): poll path {median['poll path']} us, "
           f"route {median['route']} us ({median['poll path'] / median['route']:.2f}x); rounds {per_request_us}")
-    write_result("bench_poll_cost", result)
+    write_result("bench_poll_cost" + (f"_{args.label}" if args.label else ""), result)
 
 
 if __name__ == "__main__":

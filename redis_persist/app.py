@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from redis_persist.api import apikeys, langgraph, live, tasks
 from redis_persist.api.auth import AuthMiddleware, declare_auth_answers
 from redis_persist.api.errors import install_error_handlers
-from redis_persist.api.poll_path import TaskPollPath
+from redis_persist.api.poll_path import PollAnswer, TaskPollPath
 from redis_persist.api.schemas import HealthResponse
 from redis_persist.services import Services
 from redis_persist.settings import Settings
@@ -43,7 +43,8 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     # Inner first: the poll path needs the caller the auth layer resolves (Starlette wraps in reverse order).
-    app.add_middleware(TaskPollPath, control=services.control, node=settings.service_name)
+    app.state.poll_answer = PollAnswer(services.control, settings.service_name, services.access)
+    app.add_middleware(TaskPollPath, answer=app.state.poll_answer)
     # Every route, including ones added later, sits behind this one layer (api/auth.py).
     app.add_middleware(AuthMiddleware, access=services.access)
     app.include_router(tasks.router)

@@ -157,8 +157,11 @@ def serve(
             raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), log_level,
                                         no_worker=no_worker, api_only=api_processes).run())
         app = _build_app(ready, run_worker=not no_worker)
+        from redis_persist.api.poll_protocol import polling_protocol
+
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=log_level,
-                                               ws_ping_interval=20, timeout_keep_alive=ready.http_keep_alive_seconds))
+                                               http=polling_protocol(app.state.poll_answer), ws_ping_interval=20,
+                                               timeout_keep_alive=ready.http_keep_alive_seconds))
         server.run(sockets=[reuse_port_socket(host, port, listen=True)] if reuse_port else None)
         if not server.started:
             raise typer.Exit(3)  # as uvicorn.run: could not start (e.g. the port is taken)

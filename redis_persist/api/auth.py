@@ -72,10 +72,11 @@ class AuthMiddleware:
         is_websocket = scope["type"] == "websocket"
         method = "GET" if is_websocket else scope["method"]
         path = scope["path"]
-        if self.access is None:
-            scope[CALLER_SCOPE_KEY] = OPEN_CALLER
-        elif not (is_open_route(method, path) and not is_websocket):
-            denial = await self._resolve(scope, method, path)
+        # Already resolved: the poll path in uvicorn's protocol (api/poll_protocol.py) handed the request on.
+        # A scope is the server's, built per request: no client can put a caller into it.
+        if CALLER_SCOPE_KEY not in scope and (self.access is None or not (is_open_route(method, path)
+                                                                          and not is_websocket)):
+            denial = await resolve_caller(self.access, scope, method, path)
             if denial is not None:
                 await denial(scope, receive, send)
                 return
@@ -83,33 +84,36 @@ class AuthMiddleware:
             send = _answering_protocol(scope, send)
         await self.app(scope, receive, send)
 
-    async def _resolve(self, scope: Scope, method: str, path: str) -> JSONResponse | None:
-        """Put the caller into the scope, or return the response that refuses the request."""
-        assert self.access is not None
-        key = presented_key(scope)
-        try:
-            caller = await self.access.authenticate(key) if key else None
-            if caller is None:
-                detail = "Missing API key" if not key else "Invalid or revoked API key"
-                return _error(401, "unauthorized", f"{detail}: send 'Authorization: Bearer KEY' or 'X-Api-Key: KEY'",
-                              {"WWW-Authenticate": CHALLENGE})
-            needed = required_role(method, path)
-            if caller.role < needed:
-                return _error(403, "forbidden", f"Role {caller.role.label!r} may not {method} {path} "
-                              f"(needs {needed.label!r})")
-            retry_after = await self.access.retry_after(caller)
-        except RedisError as error:
-            return _error(503, "redis_unavailable", f"Redis unavailable: {error}")
-        if retry_after is not None:
-            return _error(429, "rate_limited", "Too many requests for this API key",
-                          {"Retry-After": str(max(1, math.ceil(retry_after)))})
-        tenant = _query_tenant(scope)
-        if tenant and caller.is_admin:  # an admin picks the tenant whose tasks it acts on
-            if not re.match(TENANT_PATTERN, tenant):
-                return _error(422, "invalid_request", f"Invalid tenant {tenant!r}")
-            caller = caller.acting_in(tenant)
-        scope[CALLER_SCOPE_KEY] = caller
+
+async def resolve_caller(access: AccessControl | None, scope: Scope, method: str, path: str) -> JSONResponse | None:
+    """Put the caller into the scope, or return the response that refuses the request (access None: auth off)."""
+    if access is None:
+        scope[CALLER_SCOPE_KEY] = OPEN_CALLER
         return None
+    key = presented_key(scope)
+    try:
+        caller = await access.authenticate(key) if key else None
+        if caller is None:
+            detail = "Missing API key" if not key else "Invalid or revoked API key"
+            return _error(401, "unauthorized", f"{detail}: send 'Authorization: Bearer KEY' or 'X-Api-Key: KEY'",
+                          {"WWW-Authenticate": CHALLENGE})
+        needed = required_role(method, path)
+        if caller.role < needed:
+            return _error(403, "forbidden", f"Role {caller.role.label!r} may not {method} {path} "
+                          f"(needs {needed.label!r})")
+        retry_after = await access.retry_after(caller)
+    except RedisError as error:
+        return _error(503, "redis_unavailable", f"Redis unavailable: {error}")
+    if retry_after is not None:
+        return _error(429, "rate_limited", "Too many requests for this API key",
+                      {"Retry-After": str(max(1, math.ceil(retry_after)))})
+    tenant = _query_tenant(scope)
+    if tenant and caller.is_admin:  # an admin picks the tenant whose tasks it acts on
+        if not re.match(TENANT_PATTERN, tenant):
+            return _error(422, "invalid_request", f"Invalid tenant {tenant!r}")
+        caller = caller.acting_in(tenant)
+    scope[CALLER_SCOPE_KEY] = caller
+    return None
 
 
 def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -29,5 +29,6 @@ def conditional(if_none_match: str | None, response: Response) -> Response:
     headers = {"ETag": tag, "Cache-Control": "no-cache"}  # no-cache: may be stored, but revalidate each time
     if _matches(if_none_match, tag):
         return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
+    # Appended as MutableHeaders.update would (the response has neither), without its per-header scan.
+    response.raw_headers += [(b"etag", tag.encode("latin-1")), (b"cache-control", b"no-cache")]
     return response

@@ -4,7 +4,9 @@ FastAPI's route matching, parameter validation and dependency solving cost more 
 reading the task from Redis (bench/README.md, "Poll path"). A plain, successful read of an existing task is
 answered here with the same bytes, ETag and headers the route in api/tasks.py gives; anything else — an
 unusual query or header, an id the route would refuse, a missing task, a storage fault — goes on to that
-route, which owns every error answer. Sits inside AuthMiddleware, so the caller is already resolved.
+route, which owns every error answer. `PollAnswer` is used twice: by uvicorn's protocol before any ASGI
+layer (api/poll_protocol.py, served replicas), and by `TaskPollPath` inside the auth layer (the requests the
+protocol leaves to the app, and in-process clients).
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from __future__ import annotations
 import re
 
 from redis.exceptions import RedisError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from redis_persist.api.auth import CALLER_SCOPE_KEY
+from redis_persist.api.auth import CALLER_SCOPE_KEY, resolve_caller
 from redis_persist.api.etag import conditional
 from redis_persist.api.json_io import ReadableJSONResponse
 from redis_persist.api.schemas import TASK_ID_PATTERN
 from redis_persist.api.tasks import shows_tenant
 from redis_persist.core.errors import RedisPersistError
+from redis_persist.engine.access import AccessControl
 from redis_persist.engine.control import TaskControl
 
 _TASK_PATH = re.compile(r"/api/tasks/(" + TASK_ID_PATTERN.removeprefix("^").removesuffix("$") + ")")
@@ -27,31 +31,56 @@ _IF_NONE_MATCH = b"if-none-match"
 _MAX_IF_NONE_MATCH = 2000  # the route's Header(max_length=...): longer ones get its 422
 
 
-class TaskPollPath:
-    """ASGI layer answering a plain `GET /api/tasks/{id}` of an existing task; the rest passes through."""
+class PollAnswer:
+    """The answer to a plain `GET /api/tasks/{id}` of an existing task, or None for the route to give."""
 
-    def __init__(self, app: ASGIApp, control: TaskControl, node: str) -> None:
-        self.app = app
+    def __init__(self, control: TaskControl, node: str, access: AccessControl | None) -> None:
         self.control = control
         self.node = node
+        self.access = access  # None: auth is off
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = _TASK_PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
-        if match is None or scope["method"] != "GET" or scope.get("query_string"):
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def claims(path: str) -> bool:
+        """Whether `path` is a task's (the method and query are the caller's to check)."""
+        return _TASK_PATH.fullmatch(path) is not None
+
+    async def respond(self, scope: Scope) -> Response | None:
+        """The response to this GET (a refusal by the auth layer included), or None: let the app answer."""
+        match = _TASK_PATH.fullmatch(scope["path"])
+        if match is None:
+            return None
         if_none_match = None
         for name, value in scope["headers"]:
             if name == _IF_NONE_MATCH:
                 if if_none_match is not None or len(value) > _MAX_IF_NONE_MATCH:
-                    await self.app(scope, receive, send)  # repeated or over-long: the route decides
-                    return
+                    return None  # repeated or over-long: the route decides
                 if_none_match = value.decode("latin-1")
+        if CALLER_SCOPE_KEY not in scope:
+            refusal = await resolve_caller(self.access, scope, "GET", scope["path"])
+            if refusal is not None:
+                return refusal
         caller = scope[CALLER_SCOPE_KEY]
         try:
             task = await self.control.get(match.group(1), caller=caller)
         except (RedisPersistError, RedisError):  # missing, forbidden, storage fault: the route gives the error answer
+            return None
+        return conditional(if_none_match, ReadableJSONResponse(task.public(self.node, shows_tenant(caller))))
+
+
+class TaskPollPath:
+    """ASGI layer answering a plain `GET /api/tasks/{id}` of an existing task; the rest passes through."""
+
+    def __init__(self, app: ASGIApp, answer: PollAnswer) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string")
+                or not self.answer.claims(scope["path"])):
             await self.app(scope, receive, send)
             return
-        response = conditional(if_none_match, ReadableJSONResponse(task.public(self.node, shows_tenant(caller))))
+        response = await self.answer.respond(scope)
+        if response is None:
+            await self.app(scope, receive, send)
+            return
         await response(scope, receive, send)

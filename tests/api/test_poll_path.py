@@ -81,7 +81,7 @@ async def test_only_a_plain_read_of_an_existing_task_is_answered_below_the_route
     service = await start_app(GRAPHS_ENV)
     task_id = await execute(service.client, "counting", {"step_seconds": 0})
     inner = _Recorder()
-    layer = _WithCaller(TaskPollPath(inner, service.app.state.services.control, "svc"))
+    layer = _WithCaller(TaskPollPath(inner, service.app.state.poll_answer))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=layer), base_url="http://poll") as client:
         response = await client.request(method, path.format(id=task_id), headers=headers)
     assert (response.status_code != 599) is answered_here

@@ -1,0 +1,75 @@
+"""Pollers' `GET /api/tasks/{id}` answered in uvicorn's HTTP protocol, before any ASGI layer runs.
+
+A poller repeats that one request every 0.1 s, so its cost per request bounds how many tasks a replica runs
+beside its pollers. Through ASGI it pays for the scope, the request cycle, seven middleware layers each
+wrapping `send`, a Starlette response object, and two socket writes (uvicorn writes the head and the body
+apart): 2–3 times the CPU of reading the task from Redis (bench/README.md, "Poll path in the protocol").
+Here the same answer — same caller resolution, same bytes, ETag, 304 and access-log line — is written with
+one `write`. Anything else, and any request this path declines (a missing task, a storage fault, an
+unusual header), runs through the app as before, with the caller already resolved so nothing is counted
+twice against a rate limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+from redis_persist.api.poll_path import PollAnswer
+
+log = logging.getLogger(__name__)
+
+
+def polling_protocol(answer: PollAnswer) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol class, answering plain task polls with `answer`."""
+    return type("PollingHttpToolsProtocol", (PollingHttpToolsProtocol,), {"answer": answer})
+
+
+class PollingHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that answers a plain `GET /api/tasks/{id}` itself (see the module's docstring)."""
+
+    answer: PollAnswer
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        scope = cycle.scope
+        if (app is not self.app or scope["method"] != "GET" or scope["query_string"] or not cycle.keep_alive
+                or cycle.waiting_for_100_continue or scope["http_version"] != "1.1"
+                or not self.answer.claims(scope["path"])):
+            super()._start_asgi_task(cycle, app)
+            return
+        task = self.loop.create_task(self._answer(cycle, app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _answer(self, cycle: RequestResponseCycle, app: Any) -> None:
+        try:
+            response = await self.answer.respond(cycle.scope)
+        except Exception:  # never the poller's problem: the app answers instead, as it always could
+            log.exception("poll path failed; the route answers")
+            response = None
+        if response is None:
+            await cycle.run_asgi(app)
+            return
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        if cycle.disconnected:
+            return
+        status = response.status_code
+        head = [STATUS_LINE[status]]
+        for name, value in (*cycle.default_headers, *response.raw_headers):
+            head += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:  # the server began shutting down meanwhile: as uvicorn, say so and close
+            head.append(b"connection: close\r\n")
+        head += (b"\r\n", response.body)
+        cycle.response_started = cycle.response_complete = True
+        cycle.transport.write(b"".join(head))
+        if cycle.access_log and cycle.access_logger.isEnabledFor(logging.INFO):
+            cycle.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(cycle.scope), "GET",
+                                     get_path_with_query_string(cycle.scope), "1.1", status)
+        cycle.message_event.set()
+        if not cycle.keep_alive:
+            cycle.transport.close()
+        cycle.on_response()
