@@ -85,7 +85,8 @@ class OurCpu(threading.Thread):
         base = self.baseline or {}
         service = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" not in cmd)
         redis = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" in cmd)
-        return {"service_cpu_s": round(service, 2), "redis_cpu_s": round(redis, 2)}
+        processes = {f"{pid} {cmd[:120]}": round(cpu - base.get(pid, 0.0), 2) for pid, (cpu, cmd) in self.last.items()}
+        return {"service_cpu_s": round(service, 2), "redis_cpu_s": round(redis, 2), "cpu_s_by_process": processes}
 
 
 RATIO = re.compile(r"^ratio tasks/s ours/peer = (?P<ratio>[\d.]+)")
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--api-processes", type=int, default=0,
                         help="our `serve --api-processes` (of --workers, how many serve the API only)")
     parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
+    parser.add_argument("--label", default="", help="suffix of the result file (keeps an earlier run's)")
     args = parser.parse_args()
 
     machine = machine_info()
@@ -141,7 +143,8 @@ def main() -> None:
               "api_processes": args.api_processes,
               "ratio_tasks_per_s_ours_over_peer": ratio, **sides, "machine": machine, "raw_output": output}
     split = f"_api{args.api_processes}" if args.api_processes else ""
-    write_result(f"side_by_side_sleep{args.sleep}_n{args.tasks}_w{args.workers}{split}", result)
+    label = f"_{args.label}" if args.label else ""
+    write_result(f"side_by_side_sleep{args.sleep}_n{args.tasks}_w{args.workers}{split}{label}", result)
     print(f"ratio {ratio} at load average {machine['loadavg_at_start']} -> {machine['loadavg_at_end']}")
 
 

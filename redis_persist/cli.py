@@ -7,12 +7,13 @@ import ipaddress
 import logging
 import json
 import signal
+import subprocess
+import sys
 from contextlib import asynccontextmanager, contextmanager
 from collections.abc import Iterator
 
 import redis
 import typer
-import uvicorn
 from pydantic import ValidationError
 
 from redis_persist import logs
@@ -111,6 +112,20 @@ def _check_auth_for(host: str, settings: Settings) -> None:
               "or REDIS_PERSIST_AUTH=off to run open on purpose.", 2)
     log.warning("auth is off: every route is open to anyone who reaches the port",
                 extra={"host": host, "auth": settings.auth or "unset"})
+def _check_graphs_apart() -> None:
+    """_check_graphs in a short-lived child: the supervisor of `serve --workers N` never runs a graph, and
+    LangGraph plus the user's graph modules would stay in its memory for good (~37 MiB of its ~87)."""
+    checked = subprocess.run([sys.executable, "-m", "redis_persist", "check-graphs"], check=False)
+    if checked.returncode != 0:
+        raise typer.Exit(checked.returncode)  # the child said why, on stderr
+
+
+@cli.command("check-graphs", hidden=True)
+def check_graphs() -> None:
+    """Load every graph of the settings once and exit (2 with the reason if one cannot be loaded)."""
+    _check_graphs(_load_settings())
+
+
 def _check_graphs(settings: Settings) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -153,10 +168,12 @@ def serve(
     _check_auth_for(host, settings)
     with _redis_for(settings) as ready:
         if processes > 1:
-            _check_graphs(ready)  # refuse bad graphs once, here, rather than N children in a restart loop
+            _check_graphs_apart()  # refuse bad graphs once, here, rather than N children in a restart loop
             raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), log_level,
                                         no_worker=no_worker, api_only=api_processes).run())
         app = _build_app(ready, run_worker=not no_worker)
+        import uvicorn  # here: the supervisor of `serve --workers N` serves no HTTP itself
+
         from redis_persist.api.poll_protocol import polling_protocol
 
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=log_level,

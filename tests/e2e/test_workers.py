@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
-from tests.support import read_events, wait_until
+from tests.support import free_port, read_events, wait_until
 from redis_persist.testing import ServiceProcess, rerun_completed_nodes
 
 NODES = ["one", "two", "three", "four"]
@@ -123,3 +124,16 @@ def test_api_processes_must_leave_a_process_to_run_tasks(redis_url) -> None:
         result = subprocess.run([sys.executable, "-m", "redis_persist", "serve", "--port", "1", *args], env=env,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2 and why in result.stderr, (args, result.stderr)
+
+
+def test_a_replica_with_a_graph_it_cannot_load_refuses_to_start_once(redis_url, tmp_path) -> None:
+    # The supervisor has the graphs loaded in a child of its own (it keeps no LangGraph in memory): its refusal
+    # must still be the one clear exit 2, before any `serve` child starts (not a crash loop of N of them).
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('this graph module is broken')\n")
+    env = {**ServiceProcess(redis_url).env(), "REDIS_PERSIST_GRAPHS": json.dumps({"broken": f"{broken}:graph"})}
+    result = subprocess.run([sys.executable, "-m", "redis_persist", "serve", "--port", str(free_port()),
+                             "--workers", "2"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "cannot load graphs" in result.stderr and "this graph module is broken" in result.stderr
+    assert "replica started" not in result.stderr and "worker process" not in result.stderr
