@@ -7,7 +7,8 @@ that task from C keep-alive connections twice: plain (answered in uvicorn's prot
 and with `?via=route`
 (a query string sends the request on to the FastAPI route, which ignores the parameter and answers the same
 bytes). CPU is the service process's user + system time from /proc; alternating rounds in the same process
-keep load drift on a shared machine out of the comparison. `--pace S`: each connection waits S seconds before
+keep load drift on a shared machine out of the comparison. `--raw-client`: a minimal HTTP client instead of
+httpx. `--pace S`: each connection waits S seconds before
 each GET, as the side-by-side pollers do (0.1), so requests arrive one by one instead of in batches the event
 loop amortises. Writes bench/results/bench_poll_cost[_LABEL].json.
 """
@@ -49,6 +50,32 @@ async def hammer(base_url: str, path: str, requests: int, concurrency: int, pace
         return time.perf_counter() - started
 
 
+async def hammer_raw(base_url: str, path: str, requests: int, concurrency: int, pace: float) -> float:
+    """hammer() with a minimal HTTP/1.1 client on asyncio streams: the client's own CPU (httpx uses ~2 ms per
+    request here) then takes less of the 2 cores from the service being measured."""
+    host, port = base_url.removeprefix("http://").split(":")
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for _ in range(requests // concurrency):
+                if pace:
+                    await asyncio.sleep(pace)
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200 "):
+                    raise SystemExit(f"GET {path}: {head[:200]!r}")
+                length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+                await reader.readexactly(length)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=6000)
@@ -56,6 +83,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--pace", type=float, default=0.0, help="seconds each connection waits before each GET")
     parser.add_argument("--label", default="", help="suffix of the result file")
+    parser.add_argument("--raw-client", action="store_true", help="a minimal HTTP client instead of httpx")
     args = parser.parse_args()
     exit_on_sigterm()
     machine = machine_info()
@@ -75,7 +103,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, path in paths.items():
                     meter = CpuMeter({"service": service.pid})
-                    asyncio.run(hammer(service.url, path, args.requests, args.concurrency, args.pace))
+                    asyncio.run((hammer_raw if args.raw_client else hammer)(service.url, path, args.requests,
+                                                                             args.concurrency, args.pace))
                     used = meter.stop()["cpu_s"]["service"]
                     per_request_us[name].append(round(used * 1e6 / args.requests, 1))
         finally:
@@ -83,7 +112,7 @@ def main() -> None:
             service.log_path.unlink(missing_ok=True)
     result = {
         "benchmark": "bench_poll_cost", "requests_per_round": args.requests, "rounds": args.rounds,
-        "concurrency": args.concurrency, "pace_s": args.pace, "cpu_us_per_request": per_request_us,
+        "concurrency": args.concurrency, "pace_s": args.pace, "client": "raw" if args.raw_client else "httpx", "cpu_us_per_request": per_request_us,
         "median_us": {name: round(percentile(values, 50), 1) for name, values in per_request_us.items()},
         "machine": finish_machine_info(machine),
     }
