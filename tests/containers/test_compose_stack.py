@@ -44,15 +44,29 @@ def _start_tasks(stack: ComposeStack, prefix: str, count: int) -> list[str]:
     return task_ids
 
 
-def _wait_for_checkpointed_task_on(stack: ComposeStack, victim: str, task_ids: list[str]) -> Snapshot:
+def _wait_for_checkpointed_task_on(stack: ComposeStack, candidates: tuple[str, ...],
+                                   task_ids: list[str]) -> tuple[str, Snapshot]:
+    """The first of `candidates` seen running one of the tasks past its first node, and the tasks then.
+
+    Any candidate will do: which replica claims which task is the queue's business, and on a loaded machine
+    one replica can miss a burst of nine entirely."""
+    last: list[Snapshot] = []
     with stack.client() as http:
 
-        def victim_mid_task() -> Snapshot | None:
+        def victim_mid_task() -> tuple[str, Snapshot] | None:
             snapshot = Snapshot({task_id: get_task(http, task_id) for task_id in task_ids})
-            running = snapshot.running_on(victim)
-            return snapshot if any(task.get("checkpoint") for task in running.values()) else None
+            last[:] = [snapshot]
+            for victim in candidates:
+                if any(task.get("checkpoint") for task in snapshot.running_on(victim).values()):
+                    return victim, snapshot
+            return None
 
-        return wait_until(victim_mid_task, 90, f"{victim} running a task past its first node", interval=0.2)
+        try:
+            return wait_until(victim_mid_task, 90, f"one of {candidates} running a task past its first node",
+                              interval=0.2)
+        except AssertionError as error:
+            seen = [(t["task_id"], t["status"], t.get("owner"), t.get("checkpoint")) for t in last[0].tasks.values()]
+            raise AssertionError(f"{error}; the tasks: {seen}") from None
 
 
 def _wait_all_completed(stack: ComposeStack, task_ids: list[str], timeout: float) -> dict[str, dict]:
@@ -129,32 +143,32 @@ def test_stop_api1_mid_task_hands_its_tasks_over_and_start_brings_it_back(stack)
         )
 
     task_ids = _start_tasks(stack, "stop", 9)
-    snapshot = _wait_for_checkpointed_task_on(stack, "api-1", task_ids)
+    victim, snapshot = _wait_for_checkpointed_task_on(stack, ("api-1",), task_ids)  # the seed's scenario: api-1
     stopped_at = time.monotonic()
-    stack.compose("stop", "api-1")
+    stack.compose("stop", victim)
     stop_seconds = time.monotonic() - stopped_at
-    state = stack.inspect("api-1")["State"]
-    assert state["Status"] == "exited" and state["ExitCode"] == 0, f"not a graceful exit: {state}\n{stack.logs('api-1')[-3000:]}"
+    state = stack.inspect(victim)["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 0, f"not a graceful exit: {state}\n{stack.logs(victim)[-3000:]}"
     assert stop_seconds < 30, f"stop took {stop_seconds:.1f} s (grace period 30 s)"
 
     # SIGTERM hands the tasks back at once: they move well before the 15 s lease would expire.
-    in_flight = list(snapshot.running_on("api-1"))
+    in_flight = list(snapshot.running_on(victim))
     with stack.client() as http:
         wait_until(
             lambda: all(
-                (task := get_task(http, task_id))["status"] == "completed" or task.get("owner") != "api-1"
+                (task := get_task(http, task_id))["status"] == "completed" or task.get("owner") != victim
                 for task_id in in_flight
             ),
             LEASE_TTL_SECONDS - 5,
-            "api-1's tasks running elsewhere before its lease expired",
+            f"{victim}'s tasks running elsewhere before its lease expired",
             interval=0.2,
         )
 
     final = _wait_all_completed(stack, task_ids, 120)
-    _check_resumed_from_checkpoints(stack, "api-1", snapshot, final)
+    _check_resumed_from_checkpoints(stack, victim, snapshot, final)
 
-    stack.compose("start", "api-1")
-    _wait_healthy(stack, "api-1")
+    stack.compose("start", victim)
+    _wait_healthy(stack, victim)
     with stack.client() as http:
         assert get_task(http, paused_id)["checkpoint"] == paused["checkpoint"], "the paused task kept its checkpoint"
         assert http.post(f"/api/tasks/{paused_id}/resume").status_code == 202
@@ -164,17 +178,20 @@ def test_stop_api1_mid_task_hands_its_tasks_over_and_start_brings_it_back(stack)
 
 
 def test_killed_replica_tasks_finish_elsewhere_after_its_lease(stack):
+    # The victim is whichever replica is first seen mid-task. It used to be api-2 always, and in one CI run on a
+    # loaded machine no task was seen mid-run on api-2 within 90 s (not reproduced alone; a timeout now lists
+    # every task's status and owner).
     task_ids = _start_tasks(stack, "kill", 9)
-    snapshot = _wait_for_checkpointed_task_on(stack, "api-2", task_ids)
-    stack.compose("kill", "api-2")  # SIGKILL: no hand-over, the lease has to expire
-    state = stack.inspect("api-2")["State"]
+    victim, snapshot = _wait_for_checkpointed_task_on(stack, REPLICAS, task_ids)
+    stack.compose("kill", victim)  # SIGKILL: no hand-over, the lease has to expire
+    state = stack.inspect(victim)["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 137, state
 
     final = _wait_all_completed(stack, task_ids, 3 * LEASE_TTL_SECONDS + 60)
-    _check_resumed_from_checkpoints(stack, "api-2", snapshot, final)
+    _check_resumed_from_checkpoints(stack, victim, snapshot, final)
 
-    stack.compose("start", "api-2")
-    _wait_healthy(stack, "api-2")
+    stack.compose("start", victim)
+    _wait_healthy(stack, victim)
 
 
 def test_health_and_dashboard_answer_through_nginx_after_the_failovers(stack):
