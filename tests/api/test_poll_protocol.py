@@ -8,7 +8,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httptools
@@ -58,19 +58,16 @@ async def _uvicorn(service: InProcessService) -> AsyncIterator[tuple[str, _Reach
 
 
 @pytest.fixture
-async def served(start_app: StartApp) -> Callable[..., Awaitable[Any]]:
-    started: list[Any] = []
+async def served(start_app: StartApp) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Factory: an in-process service (start_app) served by a real uvicorn; both stopped at teardown."""
+    async with AsyncExitStack() as stack:
 
-    async def serve(env: dict[str, str] | None = None) -> tuple[str, _Reached, InProcessService]:
-        service = await start_app({**GRAPHS_ENV, **(env or {})})
-        context = _uvicorn(service)
-        url, reached = await context.__aenter__()
-        started.append(context)
-        return url, reached, service
+        async def serve(env: dict[str, str] | None = None) -> tuple[str, _Reached, InProcessService]:
+            service = await start_app({**GRAPHS_ENV, **(env or {})})
+            url, reached = await stack.enter_async_context(_uvicorn(service))
+            return url, reached, service
 
-    yield serve
-    for context in reversed(started):
-        await context.__aexit__(None, None, None)
+        yield serve
 
 
 def _comparable(response: httpx.Response) -> dict[str, str]:

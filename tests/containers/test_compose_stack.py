@@ -1,7 +1,7 @@
 """The Dockerfile built and docker-compose-redis-persist.yml run for real (podman): the seed's failover.
 
 One compose project (Redis stand-in with AOF, api-1..3, nginx) on a free loopback port: tasks started
-through nginx survive `stop api-1` (graceful hand-over) and `kill api-2` (SIGKILL, lease takeover),
+through nginx survive `stop api-1` (graceful hand-over) and `kill` of a replica (SIGKILL, lease takeover),
 each finishing from its checkpoint with no completed node run twice; `down -v` leaves nothing.
 """
 
