@@ -112,6 +112,8 @@ def _check_auth_for(host: str, settings: Settings) -> None:
               "or REDIS_PERSIST_AUTH=off to run open on purpose.", 2)
     log.warning("auth is off: every route is open to anyone who reaches the port",
                 extra={"host": host, "auth": settings.auth or "unset"})
+
+
 def _check_graphs_apart() -> None:
     """_check_graphs in a short-lived child: the supervisor of `serve --workers N` never runs a graph, and
     LangGraph plus the user's graph modules would stay in its memory for good (~37 MiB of its ~87)."""
