@@ -40,15 +40,14 @@ class PollAnswer:
         self.access = access  # None: auth is off
 
     @staticmethod
-    def claims(path: str) -> bool:
-        """Whether `path` is a task's (the method and query are the caller's to check)."""
-        return _TASK_PATH.fullmatch(path) is not None
+    def task_id_of(path: str) -> str | None:
+        """The task id if `path` is a task's, else None (the method and query are the caller's to check)."""
+        match = _TASK_PATH.fullmatch(path)
+        return match.group(1) if match else None
 
-    async def respond(self, scope: Scope) -> Response | None:
-        """The response to this GET (a refusal by the auth layer included), or None: let the app answer."""
-        match = _TASK_PATH.fullmatch(scope["path"])
-        if match is None:
-            return None
+    async def respond(self, scope: Scope, task_id: str) -> Response | None:
+        """The response to this GET of `task_id` (a refusal by the auth layer included), or None: let the app
+        answer."""
         if_none_match = None
         for name, value in scope["headers"]:
             if name == _IF_NONE_MATCH:
@@ -61,7 +60,7 @@ class PollAnswer:
                 return refusal
         caller = scope[CALLER_SCOPE_KEY]
         try:
-            task = await self.control.get(match.group(1), caller=caller)
+            task = await self.control.get(task_id, caller=caller)
         except (RedisPersistError, RedisError):  # missing, forbidden, storage fault: the route gives the error answer
             return None
         return conditional(if_none_match, ReadableJSONResponse(task.public(self.node, shows_tenant(caller))))
@@ -75,11 +74,12 @@ class TaskPollPath:
         self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string")
-                or not self.answer.claims(scope["path"])):
+        is_plain_get = scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string")
+        task_id = self.answer.task_id_of(scope["path"]) if is_plain_get else None
+        if task_id is None:
             await self.app(scope, receive, send)
             return
-        response = await self.answer.respond(scope)
+        response = await self.answer.respond(scope, task_id)
         if response is None:
             await self.app(scope, receive, send)
             return

@@ -35,18 +35,19 @@ class PollingHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         scope = cycle.scope
-        if (app is not self.app or scope["method"] != "GET" or scope["query_string"] or not cycle.keep_alive
-                or cycle.waiting_for_100_continue or scope["http_version"] != "1.1"
-                or not self.answer.claims(scope["path"])):
+        is_plain_get = (app is self.app and scope["method"] == "GET" and not scope["query_string"] and cycle.keep_alive
+                        and not cycle.waiting_for_100_continue and scope["http_version"] == "1.1")
+        task_id = self.answer.task_id_of(scope["path"]) if is_plain_get else None
+        if task_id is None:
             super()._start_asgi_task(cycle, app)
             return
-        task = self.loop.create_task(self._answer(cycle, app))
+        task = self.loop.create_task(self._answer(cycle, app, task_id))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    async def _answer(self, cycle: RequestResponseCycle, app: Any) -> None:
+    async def _answer(self, cycle: RequestResponseCycle, app: Any, task_id: str) -> None:
         try:
-            response = await self.answer.respond(cycle.scope)
+            response = await self.answer.respond(cycle.scope, task_id)
         except Exception:  # never the poller's problem: the app answers instead, as it always could
             log.exception("poll path failed; the route answers")
             response = None
