@@ -1,6 +1,7 @@
-"""Pollers' `GET /api/tasks/{id}` answered in uvicorn's HTTP protocol, before any ASGI layer runs.
+"""Pollers' reads answered in uvicorn's HTTP protocol, before any ASGI layer runs: `GET /api/tasks/{id}`
+and a page of `GET /api/tasks` (api/poll_path.py says which requests exactly).
 
-A poller repeats that one request every 0.1 s, so its cost per request bounds how many tasks a replica runs
+A poller repeats its read every 0.1 s, so its cost per request bounds how many tasks a replica runs
 beside its pollers. Through ASGI it pays for the scope, the request cycle, seven middleware layers each
 wrapping `send`, a Starlette response object, and two socket writes (uvicorn writes the head and the body
 apart). Here the same answer — same caller resolution, same bytes, ETag, 304 and access-log line — is
@@ -13,7 +14,10 @@ counted twice against a rate limit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from typing import Any
+
+from starlette.responses import Response
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
@@ -24,30 +28,31 @@ log = logging.getLogger(__name__)
 
 
 def polling_protocol(answer: PollAnswer) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol class, answering plain task polls with `answer`."""
+    """uvicorn's httptools protocol class, answering pollers' plain reads with `answer`."""
     return type("PollingHttpToolsProtocol", (PollingHttpToolsProtocol,), {"answer": answer})
 
 
 class PollingHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol that answers a plain `GET /api/tasks/{id}` itself (see the module's docstring)."""
+    """HttpToolsProtocol that answers pollers' plain reads itself (see the module's docstring)."""
 
     answer: PollAnswer
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         scope = cycle.scope
-        is_plain_get = (app is self.app and scope["method"] == "GET" and not scope["query_string"] and cycle.keep_alive
-                        and not cycle.waiting_for_100_continue and scope["http_version"] == "1.1")
-        task_id = self.answer.task_id_of(scope["path"]) if is_plain_get else None
-        if task_id is None:
+        may_answer = (app is self.app and scope["method"] == "GET" and cycle.keep_alive
+                      and not cycle.waiting_for_100_continue and scope["http_version"] == "1.1")
+        answering = self.answer.match(scope) if may_answer else None
+        if answering is None:
             super()._start_asgi_task(cycle, app)
             return
-        task = self.loop.create_task(self._answer(cycle, app, task_id))
+        task = self.loop.create_task(self._answer(cycle, app, answering))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    async def _answer(self, cycle: RequestResponseCycle, app: Any, task_id: str) -> None:
+    async def _answer(self, cycle: RequestResponseCycle, app: Any,
+                      answering: Coroutine[Any, Any, Response | None]) -> None:
         try:
-            response = await self.answer.respond(cycle.scope, task_id)
+            response = await answering
         except Exception:  # never the poller's problem: the app answers instead, as it always could
             log.exception("poll path failed; the route answers")
             response = None

@@ -11,6 +11,12 @@ from redis_persist.core.status import TaskStatus, allowed_actions
 
 
 _UNSHOWN = ("initial_state", "resume_input", "run_spec", "final_checkpoint")
+# The hash fields Task.public() shows, task_id first: what a page of the task list reads (store/tasks.py).
+# A Task built from them alone has none of the _UNSHOWN fields.
+LISTED_FIELDS = ("task_id", "graph_name", "status", "progress", "current_node", "checkpoint", "checkpoint_id",
+                 "state", "interrupt", "error", "attempts", "owner", "created_at", "updated_at",
+                 "completed_nodes", "pause_requested", "seq", "tenant", "thread_id")
+_STATUS_OF = {status.value: status for status in TaskStatus}  # TaskStatus(value) costs an Enum call per read
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,7 @@ class Task:
         return cls(
             task_id=raw["task_id"],
             graph_name=raw["graph_name"],
-            status=TaskStatus(raw["status"]),
+            status=_STATUS_OF[raw["status"]],
             progress=float(raw.get("progress") or 0),
             current_node=raw.get("current_node") or None,
             checkpoint=raw.get("checkpoint") or None,

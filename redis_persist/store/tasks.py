@@ -14,7 +14,7 @@ from redis_persist.core.auth import DEFAULT_TENANT, public_id, split_scoped_id
 from redis_persist.core.errors import IllegalTransition, InvalidRequest, LeaseLost, TaskConflict, TaskNotFound
 from redis_persist.core.events import status_event, task_paused, utc_now
 from redis_persist.core.status import Action, TaskStatus
-from redis_persist.core.task import Task
+from redis_persist.core.task import LISTED_FIELDS, Task
 from redis_persist.store import keys, scripts
 from redis_persist.store.connections import sent_at_most_once
 
@@ -103,7 +103,9 @@ class TaskStore:
         scope = tenant if tenant is not None and index != keys.tenant_index(tenant) else None
         status_value = status.value if status is not None and index != keys.status_index(status.value) else None
         graph = graph_name if graph_name is not None and index != keys.graph_index(graph_name) else None
-        batch = max(limit, 50)
+        # Filters on the hash may drop rows: then read at least 50 at a time. Without, `limit` rows suffice
+        # unless some were deleted since the index was read (the loop reads on).
+        batch = limit if status_value is None and graph is None else max(limit, 50)
         # Ids of other tenants are skipped without reading their hash: read the index in larger pages.
         page_size = batch if scope is None else max(limit, 500)
         upper = f"({cursor}" if cursor else "+inf"
@@ -117,7 +119,8 @@ class TaskStore:
                       if scope is None or split_scoped_id(task_id)[0] == scope]
             for first in range(0, len(wanted), batch):
                 chunk = wanted[first:first + batch]
-                for (at, _), raw in zip(chunk, await self._read_hashes([task_id for _, task_id in chunk]), strict=True):
+                rows = await self._read_fields([task_id for _, task_id in chunk], LISTED_FIELDS)
+                for (at, _), raw in zip(chunk, rows, strict=True):
                     if not raw or (status_value is not None and raw.get("status") != status_value) or (
                         graph is not None and raw.get("graph_name") != graph
                     ):
@@ -134,6 +137,13 @@ class TaskStore:
         """Each task's hash ({} once deleted), in one script call: one reply to parse, not one per task."""
         flat_hashes = await self._read_tasks(keys=[keys.task(task_id) for task_id in task_ids])
         return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in flat_hashes]
+
+    async def _read_fields(self, task_ids: list[str], fields: tuple[str, ...]) -> list[dict[str, str]]:
+        """_read_hashes() of `fields` only ({} once deleted): a list page skips what it never shows, such as a
+        compacted task's final checkpoint, in Redis, on the wire and in the parser."""
+        rows = await self._read_tasks(keys=[keys.task(task_id) for task_id in task_ids], args=fields)
+        return [{field: value for field, value in zip(fields, values, strict=True) if value is not None}
+                if values[0] is not None else {} for values in rows]
 
     async def _narrowest_index(self, status: TaskStatus | None, graph_name: str | None, tenant: str | None) -> str:
         """The index of the one filter given, or the smallest of those given; INDEX_ALL without filters."""

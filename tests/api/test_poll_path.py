@@ -1,5 +1,5 @@
-"""The poll path (api/poll_path.py) answers a plain GET /api/tasks/{id} exactly as the FastAPI route does,
-and hands everything else to that route."""
+"""The poll path (api/poll_path.py) answers a plain GET /api/tasks/{id}, and a page of GET /api/tasks, exactly
+as the FastAPI routes do, and hands everything else to those routes."""
 
 from __future__ import annotations
 
@@ -75,8 +75,13 @@ class _WithCaller:
     ("GET", "/api/tasks/bad%20id", {}, False),
     ("DELETE", "/api/tasks/{id}", {}, False),
     ("GET", "/api/tasks/{id}", {"If-None-Match": "x" * 2001}, False),
+    ("GET", "/api/tasks", {}, True),
+    ("GET", "/api/tasks?limit=2&status=queued", {}, True),
+    ("GET", "/api/tasks?limit=0", {}, False),
+    ("GET", "/api/tasks?via=route", {}, False),
+    ("POST", "/api/tasks", {}, False),
 ])
-async def test_only_a_plain_read_of_an_existing_task_is_answered_below_the_router(
+async def test_only_a_plain_read_of_an_existing_task_or_a_list_page_is_answered_below_the_router(
         start_app, method: str, path: str, headers: dict[str, str], answered_here: bool) -> None:
     service = await start_app(GRAPHS_ENV)
     task_id = await execute(service.client, "counting", {"step_seconds": 0})
@@ -87,4 +92,5 @@ async def test_only_a_plain_read_of_an_existing_task_is_answered_below_the_route
     assert (response.status_code != 599) is answered_here
     assert (inner.paths == []) is answered_here
     if answered_here:
-        assert response.json()["task_id"] == task_id
+        shown = response.json()
+        assert (shown["tasks"][0] if "tasks" in shown else shown)["task_id"] == task_id

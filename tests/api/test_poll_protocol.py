@@ -116,6 +116,47 @@ async def test_requests_the_poll_path_does_not_answer_reach_the_app(
     assert reached.requests == [path]
 
 
+async def _finished_tasks(service: InProcessService, graphs: list[str]) -> list[str]:
+    made = [await execute(service.client, graph, {"step_seconds": 0}) for graph in graphs]
+    for task_id in made:
+        await wait_status(service.client, task_id, "completed", timeout=60)
+    return made
+
+
+async def test_a_page_of_the_task_list_is_answered_before_the_app_with_the_routes_bytes(served) -> None:
+    url, reached, service = await served()
+    await _finished_tasks(service, ["counting", "data_pipeline", "counting"])
+    async with httpx.AsyncClient(base_url=url) as client:
+        first = await client.get("/api/tasks", params={"limit": "2"})
+        queries = ["", "limit=2", "limit=500", "status=completed", "status=running", "graph_name=counting",
+                   "graph_name=no.such-graph_1", f"limit=2&cursor={first.json()['next_cursor']}",
+                   "status=completed&graph_name=counting&limit=1", "tenant=default"]
+        for query in queries:
+            plain = await client.get(f"/api/tasks?{query}" if query else "/api/tasks")
+            # An unknown parameter sends the request on to the route, which ignores it.
+            routed = await client.get(f"/api/tasks?{query}&via=route" if query else "/api/tasks?via=route")
+            assert plain.status_code == routed.status_code == 200, query
+            assert plain.content == routed.content and _comparable(plain) == _comparable(routed), query
+    assert [path.removesuffix("via=route") for path in reached.requests] == \
+        [f"/api/tasks?{query}&" if query else "/api/tasks?" for query in queries]
+    assert len(first.json()["tasks"]) == 2 and first.json()["next_cursor"]
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("limit=0", 422), ("limit=501", 422), ("limit=050", 200), ("limit=-1", 422), ("limit=2.0", 200),
+    ("status=bogus", 422), ("status=", 422), ("cursor=abc", 422), ("cursor=" + "9" * 21, 422),
+    ("graph_name=a%20b", 200), ("graph_name=" + "g" * 201, 422), ("limit=5&limit=6", 200), ("limit", 422),
+    ("foo=1", 200), ("status=%ED%A0%80", 422), ("tenant=", 200),
+])
+async def test_list_queries_the_fast_path_does_not_take_reach_the_route(served, query: str, status: int) -> None:
+    url, reached, service = await served()
+    await _finished_tasks(service, ["counting"])
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get(f"/api/tasks?{query}")
+    assert response.status_code == status, response.text
+    assert reached.requests == [f"/api/tasks?{query}"]
+
+
 async def test_pipelined_requests_are_answered_in_order_on_one_connection(served) -> None:
     url, reached, service = await served()
     task_id = await execute(service.client, "counting", {"step_seconds": 0})
@@ -176,9 +217,16 @@ async def test_with_auth_on_a_poll_is_refused_or_answered_as_the_route_would_and
         assert anonymous.status_code == anonymous_routed.status_code == wrong.status_code == 401
         assert anonymous.content == anonymous_routed.content
         assert _comparable(anonymous) == _comparable(anonymous_routed)
+        listed, listed_routed = [await client.get("/api/tasks" + query, headers=admin) for query in ("", "?via=route")]
+        refused, refused_routed = [await client.get("/api/tasks" + query) for query in ("", "?via=route")]
+        assert reached.requests == [f"/api/tasks/{task_id}?via=route", "/api/tasks?via=route", "/api/tasks?via=route"]
+        assert listed.status_code == 200 and listed.json()["tasks"][0]["tenant"] == "default"
+        assert listed.content == listed_routed.content and _comparable(listed) == _comparable(listed_routed)
+        assert refused.status_code == 401 and refused.content == refused_routed.content
+        reached.requests.clear()
         # A key limited to 7 requests a minute: a poll of a missing task goes on to the route (404) with
         # its caller resolved, and is still counted as one request, not two.
         statuses = [(await client.get(path, headers=viewer)).status_code
                     for path in [f"/api/tasks/{task_id}", "/api/tasks/no-such-task"] * 4]
     assert statuses == [200, 404] * 3 + [200, 429]
-    assert reached.requests.count("/api/tasks/no-such-task") == 3  # the 429 is the poll path's own
+    assert reached.requests == ["/api/tasks/no-such-task"] * 3  # the 429 is the poll path's own

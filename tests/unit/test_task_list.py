@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from redis_persist.core.auth import scoped_id
 from redis_persist.core.status import Action, TaskStatus
+from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
 
 S = TaskStatus
@@ -78,5 +79,40 @@ async def test_a_tenants_running_tasks_do_not_read_its_kept_ones(real_redis) -> 
     await real_redis.config_resetstat()
     page, cursor = await store.list(S.RUNNING, None, 50, None, "a")
     assert [t.task_id for t in page] == [running[2], running[0]] and cursor is None
-    reads = (await real_redis.info("commandstats")).get("cmdstat_hgetall", {}).get("calls", 0)
+    stats = await real_redis.info("commandstats")
+    reads = sum(stats.get(f"cmdstat_{command}", {}).get("calls", 0) for command in ("hgetall", "hmget", "hget"))
     assert reads <= 2, f"{reads} task records read to list 2 running tasks"
+
+
+async def test_a_page_reads_only_the_records_it_shows_and_reads_on_past_deleted_ones(real_redis) -> None:
+    """An unfiltered page of `limit` reads `limit` records, the shown fields only; a record deleted after
+    the index was read is skipped and the page filled from the next ones."""
+    store = TaskStore(real_redis, 100)
+    made = [await _task(store, "default", f"t{i}", S.COMPLETED) for i in range(6)]
+    await real_redis.config_resetstat()
+    page, cursor = await store.list(None, None, 1, None)
+    assert [t.task_id for t in page] == [made[5]] and cursor == str(page[0].seq)
+    stats = await real_redis.info("commandstats")
+    assert stats.get("cmdstat_hmget", {}).get("calls", 0) == 1 and "cmdstat_hgetall" not in stats
+    await real_redis.delete(keys.task(made[4]), keys.task(made[3]))  # the index still names them
+    page, cursor = await store.list(None, None, 2, None)
+    assert [t.task_id for t in page] == [made[5], made[2]] and cursor == str(page[1].seq)
+    page, cursor = await store.list(None, None, 2, cursor)
+    assert [t.task_id for t in page] == [made[1], made[0]] and cursor is None
+
+
+async def test_a_listed_task_shows_what_reading_it_alone_shows(real_redis) -> None:
+    """The list reads only LISTED_FIELDS: every field a task's JSON shows must be among them."""
+    store = TaskStore(real_redis, 100)
+    made = [await _task(store, "default", "queued", S.QUEUED), await _task(store, "default", "running", S.RUNNING),
+            await _task(store, "a", "done", S.COMPLETED)]
+    await real_redis.hset(keys.task(made[1]), mapping={  # every field a record can hold, shown or not
+        "current_node": "n2", "checkpoint": "n1", "checkpoint_id": "c-1", "progress": "40.5",
+        "state": '{"x": [1, 2.5, "\\u00e9"]}', "interrupt": '{"question": "ok?"}', "error": "boom",
+        "completed_nodes": '["n1"]', "pause_requested": "1", "resume_input": '"yes"',
+        "final_checkpoint": '{"big": true}', "run_spec": '{"assistant_id": "x"}', "initial_state": '{"a": 1}'})
+    page, _ = await store.list(None, None, 10, None)
+    assert len(page) == len(made)
+    for listed in page:
+        for with_tenant in (False, True):
+            assert listed.public("node-1", with_tenant) == (await store.get(listed.task_id)).public("node-1", with_tenant)
