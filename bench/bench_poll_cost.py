@@ -1,6 +1,7 @@
-"""Service CPU per `GET /api/tasks/{id}`: the poll path against FastAPI's route, in one process, alternating.
+"""Service CPU per `GET /api/tasks/{id}` (or per list page): the poll path against FastAPI's route, in one
+process, alternating.
 
-    .venv/bin/python bench/bench_poll_cost.py [--requests 6000] [--rounds 4] [--concurrency 50] [--pace 0.1]
+    .venv/bin/python bench/bench_poll_cost.py [--requests 6000] [--rounds 4] [--concurrency 50] [--pace 0.1] [--list]
 
 One replica (`--workers 1`, embedded Redis), one completed `data_pipeline` task. Each round sends N GETs of
 that task from C keep-alive connections twice: plain (answered in uvicorn's protocol by api/poll_protocol.py)
@@ -10,7 +11,8 @@ bytes). CPU is the service process's user + system time from /proc; alternating 
 keep load drift on a shared machine out of the comparison. `--raw-client`: a minimal HTTP client instead of
 httpx. `--pace S`: each connection waits S seconds before
 each GET, as the side-by-side pollers do (0.1), so requests arrive one by one instead of in batches the event
-loop amortises. Writes bench/results/bench_poll_cost[_LABEL].json.
+loop amortises. `--list`: 50 completed tasks, and `GET /api/tasks?limit=50` instead (api/poll_path.py answers
+that too). Writes bench/results/bench_poll_cost[_LABEL].json.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.0, help="seconds each connection waits before each GET")
     parser.add_argument("--label", default="", help="suffix of the result file")
     parser.add_argument("--raw-client", action="store_true", help="a minimal HTTP client instead of httpx")
+    parser.add_argument("--list", action="store_true", help="a page of 50 tasks instead of one task")
     args = parser.parse_args()
     exit_on_sigterm()
     machine = machine_info()
@@ -91,15 +94,18 @@ def main() -> None:
     with embedded_redis("poll-cost") as redis:
         service = ServiceProcess(redis.url, name="bench-poll-cost", args=["--log-level", "warning"]).start()
         try:
-            task_id = uuid.uuid4().hex
-            httpx.post(f"{service.url}/api/tasks/execute", json={
-                "task_id": task_id, "graph_name": "data_pipeline", "initial_state": {"step_seconds": 0}})
+            task_ids = [uuid.uuid4().hex for _ in range(50 if args.list else 1)]
+            for task_id in task_ids:
+                httpx.post(f"{service.url}/api/tasks/execute", json={
+                    "task_id": task_id, "graph_name": "data_pipeline", "initial_state": {"step_seconds": 0}})
             deadline = time.monotonic() + 60
-            while httpx.get(f"{service.url}/api/tasks/{task_id}").json()["status"] != "completed":
+            while any(httpx.get(f"{service.url}/api/tasks/{task_id}").json()["status"] != "completed"
+                      for task_id in task_ids):
                 if time.monotonic() > deadline:
-                    raise SystemExit("the task did not complete")
+                    raise SystemExit("the tasks did not complete")
                 time.sleep(0.1)
-            paths = {"poll path": f"/api/tasks/{task_id}", "route": f"/api/tasks/{task_id}?via=route"}
+            paths = ({"poll path": "/api/tasks?limit=50", "route": "/api/tasks?limit=50&via=route"} if args.list else
+                     {"poll path": f"/api/tasks/{task_ids[0]}", "route": f"/api/tasks/{task_ids[0]}?via=route"})
             for _ in range(args.rounds):
                 for name, path in paths.items():
                     meter = CpuMeter({"service": service.pid})
@@ -112,12 +118,12 @@ def main() -> None:
             service.log_path.unlink(missing_ok=True)
     result = {
         "benchmark": "bench_poll_cost", "requests_per_round": args.requests, "rounds": args.rounds,
-        "concurrency": args.concurrency, "pace_s": args.pace, "client": "raw" if args.raw_client else "httpx", "cpu_us_per_request": per_request_us,
+        "concurrency": args.concurrency, "pace_s": args.pace, "request": "list of 50" if args.list else "one task", "client": "raw" if args.raw_client else "httpx", "cpu_us_per_request": per_request_us,
         "median_us": {name: round(percentile(values, 50), 1) for name, values in per_request_us.items()},
         "machine": finish_machine_info(machine),
     }
     median = result["median_us"]
-    print(f"service CPU per GET (median of {args.rounds} rounds): poll path {median['poll path']} us, "
+    print(f"service CPU per {'list page' if args.list else 'GET'} (median of {args.rounds} rounds): poll path {median['poll path']} us, "
           f"route {median['route']} us ({median['poll path'] / median['route']:.2f}x); rounds {per_request_us}")
     write_result("bench_poll_cost" + (f"_{args.label}" if args.label else ""), result)
 
