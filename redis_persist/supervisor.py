@@ -11,6 +11,9 @@ A child that dies is a failover like any other (its leases run out, another proc
 and is started again. SIGTERM/SIGINT to the supervisor stops every child gracefully (each hands its running
 tasks back to the queue). The children die with the supervisor (PR_SET_PDEATHSIG SIGKILL): a SIGKILLed
 supervisor is a crashed replica, as a SIGKILLed single process was.
+
+Keep this module's imports to the standard library: `serve` runs the supervisor in the lean program
+redis_persist.supervise (it exec's into it after its checks), whose memory is what this module imports.
 """
 
 from __future__ import annotations

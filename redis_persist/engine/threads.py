@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
@@ -31,7 +30,7 @@ from redis_persist.engine.graphs import LoadedGraph
 from redis_persist.engine.runs import RUN_ENDED, STREAM_MODES, assistant_id_of, run_json
 from redis_persist.engine.saver import FENCE_KEY
 from redis_persist.engine.stateless import StatelessCleanup
-from redis_persist.engine.webhooks import RECHECK_MS, WebhookDeliverer, WebhookPolicy
+from redis_persist.engine.webhooks import RECHECK_MS, WebhookClient, WebhookDeliverer, WebhookPolicy
 from redis_persist.settings import Settings
 from redis_persist.core.events import utc_now
 from redis_persist.store.stateless import StatelessThreads
@@ -669,7 +668,8 @@ class LangGraphControl:
 
     async def background(self, stop: asyncio.Event, interval: float) -> None:
         """Periodic upkeep on every replica until `stop` is set: pending runs of threads, webhook deliveries."""
-        async with httpx.AsyncClient() as client:
+        client = WebhookClient()
+        try:
             while not stop.is_set():
                 for step in (self.advance_pending, lambda: self._deliverer.deliver_due(client),
                              self._stateless.delete_due):
@@ -681,6 +681,8 @@ class LangGraphControl:
                     await asyncio.wait_for(stop.wait(), interval)
                 except TimeoutError:
                     pass
+        finally:
+            await client.aclose()
 
 
 def _contains(document: dict[str, Any], wanted: dict[str, Any]) -> bool:

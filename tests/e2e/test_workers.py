@@ -137,3 +137,50 @@ def test_a_replica_with_a_graph_it_cannot_load_refuses_to_start_once(redis_url, 
     assert result.returncode == 2, result.stderr
     assert "cannot load graphs" in result.stderr and "this graph module is broken" in result.stderr
     assert "replica started" not in result.stderr and "worker process" not in result.stderr
+
+
+def _embedded_redis_pid(parent_pid: int) -> int:
+    for pid in Path(f"/proc/{parent_pid}/task/{parent_pid}/children").read_text().split():
+        if b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return int(pid)
+    raise AssertionError(f"no embedded Redis under {parent_pid}")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_the_embedded_redis_of_a_multi_process_replica_stops_last_and_keeps_the_tasks(tmp_path) -> None:
+    # The parent exec's into a lean supervisor after its checks (redis_persist/supervise.py): the embedded Redis
+    # it started must still be stopped gracefully on SIGTERM, follow it on SIGKILL, and keep its AOF.
+    data_dir = tmp_path / "data"
+    env = {**GRAPHS_ENV, "REDIS_PERSIST_DATA_DIR": str(data_dir)}
+    first = ServiceProcess(None, env=env, name="multi", args=["--workers", "2"])
+    second = ServiceProcess(None, env=env, name="multi", args=["--workers", "2"], port=first.port)
+    try:
+        first.start()
+        with first.client() as client:
+            task_id = execute(client, "counting", {"step_seconds": 0})
+            done = wait_status(client, task_id, "completed")
+        redis_pid = _embedded_redis_pid(first.pid)
+        children = wait_until(lambda: len(_children(first.pid)) == 2 and _children(first.pid), 10, "two processes")
+        first.stop()
+        assert first.process.returncode == 0, first.log()
+        assert _gone(redis_pid) and all(_gone(pid) for pid in children.values())
+        assert not (data_dir / "embedded-redis.pid").exists()
+        assert "ready to exit" in (data_dir / "redis.log").read_text()  # SIGTERM (AOF flushed), not SIGKILL
+
+        second.start()
+        with second.client() as client:
+            assert task(client, task_id)["state"] == done["state"]
+        redis_pid = _embedded_redis_pid(second.pid)
+        children = wait_until(lambda: len(_children(second.pid)) == 2 and _children(second.pid), 10, "two processes")
+        second.kill()  # a crashed replica: its Redis (SIGTERM) and its children (SIGKILL) follow it
+        wait_until(lambda: _gone(redis_pid) and all(_gone(pid) for pid in children.values()), 30,
+                   "the embedded Redis and the children stopped")
+    finally:
+        first.kill()
+        second.kill()
