@@ -118,12 +118,14 @@ def main() -> None:
             service.log_path.unlink(missing_ok=True)
     result = {
         "benchmark": "bench_poll_cost", "requests_per_round": args.requests, "rounds": args.rounds,
-        "concurrency": args.concurrency, "pace_s": args.pace, "request": "list of 50" if args.list else "one task", "client": "raw" if args.raw_client else "httpx", "cpu_us_per_request": per_request_us,
+        "concurrency": args.concurrency, "pace_s": args.pace, "request": "list of 50" if args.list else "one task",
+        "client": "raw" if args.raw_client else "httpx", "cpu_us_per_request": per_request_us,
         "median_us": {name: round(percentile(values, 50), 1) for name, values in per_request_us.items()},
         "machine": finish_machine_info(machine),
     }
     median = result["median_us"]
-    print(f"service CPU per {'list page' if args.list else 'GET'} (median of {args.rounds} rounds): poll path {median['poll path']} us, "
+    what = "list page" if args.list else "GET"
+    print(f"service CPU per {what} (median of {args.rounds} rounds): poll path {median['poll path']} us, "
           f"route {median['route']} us ({median['poll path'] / median['route']:.2f}x); rounds {per_request_us}")
     write_result("bench_poll_cost" + (f"_{args.label}" if args.label else ""), result)
 

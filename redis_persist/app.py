@@ -43,8 +43,8 @@ def create_app(settings: Settings, run_worker: bool = True) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     # Inner first: the poll path needs the caller the auth layer resolves (Starlette wraps in reverse order).
-    # `redis-persist serve` answers most polls before this app (api/poll_protocol.py): a middleware added
-    # here that changes responses must be mirrored there, or it will miss them.
+    # `redis-persist serve` answers most task polls and list pages before this app (api/poll_protocol.py): a
+    # middleware added here that changes responses must be mirrored there, or it will miss them.
     app.state.poll_answer = PollAnswer(services.control, settings.service_name, services.access)
     app.add_middleware(TaskPollPath, answer=app.state.poll_answer)
     # Every route, including ones added later, sits behind this one layer (api/auth.py).

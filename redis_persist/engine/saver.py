@@ -231,7 +231,8 @@ class _OneRoundTripPut(AsyncRedisSaver):
             if stream_mode in ("values", "messages"):
                 await self._save_interrupted(checkpoint_key, document, metadata, stream_mode)
             raise
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                                 "checkpoint_id": checkpoint_id}}
 
     async def _save_interrupted(self, checkpoint_key: str, document: dict[str, Any], metadata: Any,
                                 stream_mode: str) -> None:

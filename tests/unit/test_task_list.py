@@ -115,4 +115,5 @@ async def test_a_listed_task_shows_what_reading_it_alone_shows(real_redis) -> No
     assert len(page) == len(made)
     for listed in page:
         for with_tenant in (False, True):
-            assert listed.public("node-1", with_tenant) == (await store.get(listed.task_id)).public("node-1", with_tenant)
+            alone = await store.get(listed.task_id)
+            assert listed.public("node-1", with_tenant) == alone.public("node-1", with_tenant)
