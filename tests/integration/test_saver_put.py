@@ -1,6 +1,7 @@
 """Our checkpoint writes store exactly what the library's own AsyncRedisSaver stores: same keys, same
 documents, same latest pointers, same reads afterwards. Ours: the one-round-trip `aput`
-(engine/saver._OneRoundTripPut) with the serializer every fenced saver uses (engine/checkpoint_serde).
+(engine/saver._OneRoundTripPut) with the serializer every fenced saver uses (engine/checkpoint_serde), on the
+client the service gives it (store/lean_client.LeanRedis, whose pipelines build their JSON commands once).
 
 The checkpoints are real: a LangGraph graph with a subgraph (a non-empty checkpoint namespace) and LangChain
 messages runs on a recording in-memory saver, and its `aput` calls are replayed into each saver.
@@ -25,6 +26,7 @@ from redis.asyncio.client import Pipeline
 
 from redis_persist.engine.checkpoint_serde import PlainFirstSerializer
 from redis_persist.engine.saver import _OneRoundTripPut
+from redis_persist.store.lean_client import LeanRedis
 
 
 class _Inner(TypedDict):
@@ -97,7 +99,10 @@ def recorded_puts(recording: _Recording) -> list[tuple[Any, ...]]:
 @pytest.fixture
 async def client(clean_redis: str):
     redis = Redis.from_url(clean_redis)
+    lean = LeanRedis.from_url(clean_redis)
+    redis.lean = lean  # type: ignore[attr-defined]  # ours writes through it, the library through `redis`
     yield redis
+    await lean.aclose()
     await redis.aclose()
 
 
@@ -120,7 +125,7 @@ async def _stored(redis: Redis) -> dict[str, Any]:
 async def _replay(saver_class: type[AsyncRedisSaver], redis: Redis, recording: _Recording,
                   ) -> tuple[dict[str, Any], list[Any], list[Any]]:
     await redis.flushall()
-    saver = saver_class(redis_client=redis)
+    saver = saver_class(redis_client=redis.lean if saver_class is _Ours else redis)  # type: ignore[attr-defined]
     await saver.asetup()
     answers = [await saver.aput(*copy.deepcopy(put)) for put in recording.puts]
     for write in recording.recorded_writes:
@@ -147,7 +152,7 @@ async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, 
     results = []
     for saver_class in (AsyncRedisSaver, _Ours):
         await client.flushall()
-        saver = saver_class(redis_client=client)
+        saver = saver_class(redis_client=client.lean if saver_class is _Ours else client)
         await saver.asetup()
         real_execute, cancelled = Pipeline.execute, []
 
