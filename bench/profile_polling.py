@@ -25,14 +25,15 @@ from redis_persist.testing import ServiceProcess
 
 PEER_DIR = REPO.parent / "shared" / "bench-peer"
 WATCHED = {
-    "GET /api/tasks/{id} (whole handler)": "get_task (redis_persist/api/tasks.py",
+    "polls and list pages answered in uvicorn's protocol": "PollingHttpToolsProtocol._answer",
+    "requests through the ASGI app": "RequestResponseCycle.run_asgi",
     "POST /api/tasks/execute (whole handler)": "execute (redis_persist/api/tasks.py",
-    "TaskStore.get (HGETALL)": "TaskStore.get ",
-    "Task.from_hash (decode stored JSON)": "Task.from_hash",
-    "response render (json.dumps)": "render (",
-    "FencedRedisSaver.aput / aput_writes": "FencedRedisSaver.aput",
+    "checkpoint writes (aput, aput_writes, their lease check)": "_Fenced.aput",
+    "TaskRunner (records, events, the graph's stream)": "redis_persist/engine/runner.py",
+    "its records (record.lua)": "TaskRunner._record",
+    "compaction of a finished task": "redis_persist/engine/compaction.py",
     "Pregel.astream": "astream (",
-    "TaskRunner": "redis_persist/engine/runner.py",
+    "redis-py's per-command path": "call_with_retry",
     "logging": "logging/__init__.py",
 }
 
