@@ -18,7 +18,7 @@ import uvicorn
 
 from redis_persist.api.poll_protocol import polling_protocol
 from tests.api.conftest import InProcessService, StartApp
-from tests.api.helpers import execute, wait_status
+from tests.api.helpers import execute, wait_status, wait_until
 from tests.e2e.auth_helpers import ADMIN_KEY, AUTH_ENV
 from tests.e2e.helpers import GRAPHS_ENV
 
@@ -206,6 +206,11 @@ async def test_with_auth_on_a_poll_is_refused_or_answered_as_the_route_would_and
     created = await service.client.post("/api/tasks/execute", headers=admin,
                                         json={"graph_name": "counting", "initial_state": {"step_seconds": 0}})
     task_id = created.json()["task_id"]
+
+    async def completed() -> bool:  # so the two lists compared below show the same task
+        return (await service.client.get(f"/api/tasks/{task_id}", headers=admin)).json()["status"] == "completed"
+
+    await wait_until(completed, 60, f"task {task_id} to complete")
     made = await service.client.post("/api/keys", headers=admin, json={"tenant": "default", "role": "viewer"})
     assert made.status_code == 201, made.text
     viewer = {"X-Api-Key": made.json()["key"]}
