@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from _common import embedded_redis, exit_on_sigterm, finish_machine_info, machine_info, percentile, write_result
+from _common import CpuMeter, embedded_redis, exit_on_sigterm, finish_machine_info, machine_info, percentile, write_result
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from redis.asyncio import Redis
@@ -38,14 +38,6 @@ class _Recording(InMemorySaver):
         plain = {name: value for name, value in config["configurable"].items() if not name.startswith("__")}
         self.puts.append(copy.deepcopy(({"configurable": plain}, checkpoint, metadata, new_versions)))
         return await super().aput(config, checkpoint, metadata, new_versions)
-
-
-def _redis_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    import os
-
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _replay(saver: AsyncRedisSaver, puts: list[tuple[Any, ...]], tasks: int) -> float:
@@ -80,10 +72,10 @@ async def scenario(redis_url: str, redis_pid: int, args: argparse.Namespace) -> 
         await _replay(saver, recording.puts, 20)
     for _ in range(args.rounds):
         for name, saver in savers.items():
-            redis_before = _redis_cpu_seconds(redis_pid)
+            redis_meter = CpuMeter({"redis": redis_pid})
             used = await _replay(saver, recording.puts, args.tasks)
             per_put_us[name].append(round(used * 1e6 / writes, 1))
-            redis_per_put_us[name].append(round((_redis_cpu_seconds(redis_pid) - redis_before) * 1e6 / writes, 1))
+            redis_per_put_us[name].append(round(redis_meter.stop()["cpu_s"]["redis"] * 1e6 / writes, 1))
     await client.aclose()
     return {"checkpoints_per_task": len(recording.puts), "cpu_us_per_put": per_put_us,
             "redis_cpu_us_per_put": redis_per_put_us,

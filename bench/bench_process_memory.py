@@ -13,13 +13,12 @@ Writes bench/results/process_memory_w<N>[_label].json with every round and the m
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_info, write_result
+from _common import _children, machine_info, write_result
 from redis_persist.testing import ServiceProcess
 
 
@@ -33,17 +32,9 @@ def _status(pid: int) -> dict[str, float]:
 
 
 def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for name in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            parent = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        children.setdefault(parent, []).append(int(name))
-    found, stack = [], [root]
-    while stack:
-        found.append(pid := stack.pop())
-        stack.extend(children.get(pid, []))
+    found = [root]
+    for pid in found:  # grows while read: children, then theirs (RediSearch's fork-GC child of the Redis)
+        found.extend(_children(pid))
     return found
 
 

@@ -119,7 +119,7 @@ class TaskStore:
                       if scope is None or split_scoped_id(task_id)[0] == scope]
             for first in range(0, len(wanted), batch):
                 chunk = wanted[first:first + batch]
-                rows = await self._read_fields([task_id for _, task_id in chunk], LISTED_FIELDS)
+                rows = await self._read_hashes([task_id for _, task_id in chunk], LISTED_FIELDS)
                 for (at, _), raw in zip(chunk, rows, strict=True):
                     if not raw or (status_value is not None and raw.get("status") != status_value) or (
                         graph is not None and raw.get("graph_name") != graph
@@ -133,15 +133,13 @@ class TaskStore:
                 return found, None
             upper = f"({int(page[-1][1])}"
 
-    async def _read_hashes(self, task_ids: list[str]) -> list[dict[str, str]]:
-        """Each task's hash ({} once deleted), in one script call: one reply to parse, not one per task."""
-        flat_hashes = await self._read_tasks(keys=[keys.task(task_id) for task_id in task_ids])
-        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in flat_hashes]
-
-    async def _read_fields(self, task_ids: list[str], fields: tuple[str, ...]) -> list[dict[str, str]]:
-        """_read_hashes() of `fields` only ({} once deleted): a list page skips what it never shows, such as a
-        compacted task's final checkpoint, in Redis, on the wire and in the parser."""
+    async def _read_hashes(self, task_ids: list[str], fields: tuple[str, ...] = ()) -> list[dict[str, str]]:
+        """Each task's hash ({} once deleted), in one script call: one reply to parse, not one per task. With
+        `fields`, those only: a list page skips what it never shows, such as a compacted task's final
+        checkpoint, in Redis, on the wire and in the parser."""
         rows = await self._read_tasks(keys=[keys.task(task_id) for task_id in task_ids], args=fields)
+        if not fields:
+            return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in rows]
         return [{field: value for field, value in zip(fields, values, strict=True) if value is not None}
                 if values[0] is not None else {} for values in rows]
 
