@@ -39,7 +39,10 @@ def start_task(page: Page, graph: str, initial_state: dict) -> str:
     """Start a task through the form; returns its id once the task view is open."""
     page.goto("/")
     select = page.get_by_test_id("graph-select")
-    expect(select.locator(f'option[value="{graph}"]')).to_have_count(1)
+    try:
+        expect(select.locator(f'option[value="{graph}"]')).to_have_count(1)
+    except AssertionError as error:
+        raise AssertionError(f"graph {graph!r} never offered; the page showed: {_page_state(page)}") from error
     select.select_option(graph)
     page.get_by_test_id("initial-state").fill(json.dumps(initial_state))
     page.get_by_test_id("start-button").click()
@@ -47,6 +50,17 @@ def start_task(page: Page, graph: str, initial_state: dict) -> str:
     task_id = unquote(page.url.rsplit("#/tasks/", 1)[1])
     expect(page.get_by_test_id("task-id")).to_have_text(task_id)
     return task_id
+
+
+def _page_state(page: Page) -> dict:
+    """What the page shows of its start (for a failure message): form error, login, identity, options."""
+    return page.evaluate("""() => {
+      const text = (id) => { const node = document.querySelector(`[data-testid="${id}"]`) || document.getElementById(id);
+                             return node ? { text: node.textContent, hidden: node.hidden } : null; };
+      return { url: location.href, formError: text('form-error'), loginShown: !document.getElementById('login-view').hidden,
+               identity: text('identity'), startForm: text('start-form') && text('start-form').hidden,
+               options: [...document.querySelectorAll('[data-testid="graph-select"] option')].map((o) => o.value) };
+    }""")
 
 
 def expect_status(page: Page, status: str) -> None:
