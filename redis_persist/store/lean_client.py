@@ -12,6 +12,7 @@ command object once instead of per command).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ class _OneJsonPipeline(Pipeline):
     (a quarter of `aput_writes`'s CPU, bench/README.md, "One round trip per checkpoint")."""
 
     _json: Any = None
+    _owner: LeanRedis | None = None
 
     def json(self, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs:  # another encoder or decoder: a command object of its own, as redis-py does
@@ -37,13 +39,28 @@ class _OneJsonPipeline(Pipeline):
             self._json = super().json()
         return self._json
 
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """A plain pipeline (no MULTI, WATCH or scripts to load) runs on one of the client's kept connections,
+        as its single commands do; any other goes through redis-py's execute."""
+        stack = self.command_stack
+        if (self._owner is None or not stack or self.is_transaction or self.explicit_transaction or self.watching
+                or self.scripts or self.connection is not None):
+            return await super().execute(raise_on_error)
+        self.command_stack = []
+        return await self._owner._on_kept_connection(
+            lambda conn: self._execute_pipeline(conn, stack, raise_on_error))
+
 
 class LeanRedis(Redis):
     """An asyncio Redis client whose single commands skip the pool's per-command bookkeeping."""
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-        """redis-py's pipeline, with `json()` built once per pipeline (see _OneJsonPipeline)."""
-        return _OneJsonPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        """redis-py's pipeline, with `json()` built once per pipeline and plain pipelines sent on a kept
+        connection (see _OneJsonPipeline)."""
+        pipeline = _OneJsonPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        if not self.single_connection_client:
+            pipeline._owner = self
+        return pipeline
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,6 +70,10 @@ class LeanRedis(Redis):
         is_special = str(args[0]).upper().startswith("HIMPORT")  # per-connection state: redis-py's path handles it
         if self.connection is not None or self.single_connection_client or is_special:
             return await super().execute_command(*args, **options)
+        return await self._on_kept_connection(lambda conn: self._send_and_parse(conn, args, options))
+
+    async def _on_kept_connection(self, call: Callable[[AbstractConnection], Awaitable[Any]]) -> Any:
+        """call(conn) on a kept connection (or the pool's), under the connection's retry policy."""
         pool = self.connection_pool
         if self._kept:
             conn = self._kept.pop()
@@ -64,9 +85,7 @@ class LeanRedis(Redis):
         else:
             conn = await pool.get_connection()
         try:
-            result = await conn.retry.call_with_retry(
-                lambda: self._send_and_parse(conn, args, options), lambda _error: conn.disconnect(),
-            )
+            result = await conn.retry.call_with_retry(lambda: call(conn), lambda _error: conn.disconnect())
         except BaseException:
             await pool.release(conn)  # an error reply or a broken connection: the pool decides what to keep
             raise

@@ -95,3 +95,99 @@ async def test_many_concurrent_commands_each_get_their_own_reply(clean_redis: st
         assert len(client._kept) <= KEPT_CONNECTIONS
     finally:
         await client.aclose()
+
+
+async def test_a_plain_pipeline_answers_as_redis_pys_and_goes_out_on_a_kept_connection(clean_redis: str) -> None:
+    client = _client(clean_redis)
+    plain = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
+    taken = 0
+    get_connection = client.connection_pool.get_connection
+
+    async def counted_get_connection(*args, **kwargs):
+        nonlocal taken
+        taken += 1
+        return await get_connection(*args, **kwargs)
+
+    client.connection_pool.get_connection = counted_get_connection
+    try:
+        await client.set("s", "text")
+        assert taken == 1
+        for _ in range(5):
+            results = []
+            for redis_client in (client, plain):
+                pipe = redis_client.pipeline(transaction=False)
+                pipe.hset("h", mapping={"a": "1"}).hgetall("h").incr("s").get("nope").json().set("j", "$", {"x": [1]})
+                pipe.json().get("j", "$.x")
+                results.append(await pipe.execute(raise_on_error=False))
+                await redis_client.delete("h", "j")
+            ours, theirs = results
+            assert [type(item) for item in ours] == [type(item) for item in theirs]
+            assert ours[:2] + ours[3:] == theirs[:2] + theirs[3:] == [1, {"a": "1"}, None, True, [[1]]]
+            assert isinstance(ours[2], ResponseError)  # INCR of a non-number: the error in its place
+        assert taken == 1, "a plain pipeline took a connection from the pool instead of a kept one"
+        pipe = client.pipeline(transaction=False)
+        pipe.set("k", "v").incr("s").get("k")
+        with pytest.raises(ResponseError):
+            await pipe.execute()
+        assert await client.get("k") == "v"  # every reply was read: the connection is in step
+    finally:
+        await client.aclose()
+        await plain.aclose()
+
+
+async def test_pipelines_and_commands_in_flight_together_each_get_their_own_replies(clean_redis: str) -> None:
+    client = _client(clean_redis)
+    try:
+        async def both(index: int) -> None:
+            for step in range(10):
+                pipe = client.pipeline(transaction=False)
+                pipe.set(f"p{index}", step).get(f"p{index}").lpush(f"l{index}", step)
+                assert await pipe.execute() == [True, str(step), step + 1]
+                assert await client.llen(f"l{index}") == step + 1
+
+        await asyncio.gather(*(both(index) for index in range(2 * KEPT_CONNECTIONS)))
+        assert len(client._kept) <= KEPT_CONNECTIONS
+    finally:
+        await client.aclose()
+
+
+async def test_a_pipeline_after_the_server_dropped_the_kept_connection_gets_through(clean_redis: str) -> None:
+    client = _client(clean_redis)
+    admin = redis.Redis.from_url(clean_redis)
+    try:
+        await client.set("k", "before")
+        kept = list(client._kept)
+        for entry in admin.client_list():
+            if entry["name"] == "" and int(entry["id"]) != admin.client_id():
+                admin.client_kill_filter(_id=int(entry["id"]))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not all(conn._reader is None or conn._reader.at_eof() for conn in kept):
+            assert asyncio.get_running_loop().time() < deadline, "the client never saw its connections close"
+            await asyncio.sleep(0.01)
+        pipe = client.pipeline(transaction=False)
+        pipe.get("k").incr("counter")
+        assert await pipe.execute() == ["before", 1]
+    finally:
+        await client.aclose()
+        admin.close()
+
+
+async def test_a_transaction_still_fails_when_a_watched_key_changes(clean_redis: str) -> None:
+    client = _client(clean_redis)
+    other = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
+    try:
+        await client.set("w", "1")
+        async with client.pipeline(transaction=True) as pipe:
+            await pipe.watch("w")
+            await other.set("w", "2")
+            pipe.multi()
+            pipe.set("w", "3")
+            with pytest.raises(redis.WatchError):
+                await pipe.execute()
+        assert await client.get("w") == "2"
+        pipe = client.pipeline(transaction=True)
+        pipe.set("w", "4").get("w")
+        assert await pipe.execute() == [True, "4"]
+    finally:
+        await client.aclose()
+        await other.aclose()

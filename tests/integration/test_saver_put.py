@@ -22,7 +22,6 @@ from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from redis_persist.engine.checkpoint_serde import PlainFirstSerializer
 from redis_persist.engine.saver import _OneRoundTripPut
@@ -152,9 +151,11 @@ async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, 
     results = []
     for saver_class in (AsyncRedisSaver, _Ours):
         await client.flushall()
-        saver = saver_class(redis_client=client.lean if saver_class is _Ours else client)
+        redis_client = client.lean if saver_class is _Ours else client
+        saver = saver_class(redis_client=redis_client)
         await saver.asetup()
-        real_execute, cancelled = Pipeline.execute, []
+        pipeline_class = type(redis_client.pipeline())  # LeanRedis's pipeline has an execute of its own
+        real_execute, cancelled = pipeline_class.execute, []
 
         async def execute_once_cancelled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             if not cancelled:
@@ -162,12 +163,10 @@ async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, 
                 raise asyncio.CancelledError
             return await real_execute(self, *args, **kwargs)
 
-        Pipeline.execute = execute_once_cancelled  # type: ignore[method-assign]
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pipeline_class, "execute", execute_once_cancelled)
             with pytest.raises(asyncio.CancelledError):
                 await saver.aput(*copy.deepcopy(recorded_puts[1]))
-        finally:
-            Pipeline.execute = real_execute  # type: ignore[method-assign]
         results.append(await _stored(client))
     assert results[0] == results[1]
     (document,) = results[1].values()
