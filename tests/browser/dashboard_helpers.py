@@ -55,11 +55,11 @@ def start_task(page: Page, graph: str, initial_state: dict) -> str:
 def _page_state(page: Page) -> dict:
     """What the page shows of its start (for a failure message): form error, login, identity, options."""
     return page.evaluate("""() => {
-      const text = (id) => { const node = document.querySelector(`[data-testid="${id}"]`) || document.getElementById(id);
-                             return node ? { text: node.textContent, hidden: node.hidden } : null; };
-      return { url: location.href, formError: text('form-error'), loginShown: !document.getElementById('login-view').hidden,
-               identity: text('identity'), startForm: text('start-form') && text('start-form').hidden,
-               options: [...document.querySelectorAll('[data-testid="graph-select"] option')].map((o) => o.value) };
+      const byId = (id) => document.getElementById(id);
+      const text = (id) => (byId(id) ? { text: byId(id).textContent, hidden: byId(id).hidden } : null);
+      return { url: location.href, formError: text('form-error'), loginShown: !byId('login-view').hidden,
+               identity: text('identity'), startFormHidden: byId('start-form').hidden,
+               options: [...byId('graph-select').options].map((option) => option.value) };
     }""")
 
 
