@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
+from langgraph.checkpoint.redis.key_registry import WRITE_KEYS_ZSET_PREFIX
 from langgraph.checkpoint.redis.util import to_storage_safe_id, to_storage_safe_str
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -182,6 +183,35 @@ def _checkpoint_ts(checkpoint_id: str) -> float:
         return time.time() * 1000
 
 
+# The thread key registry (`rp:checkpoint-keys:{thread}`, a set) lists every checkpoint, latest pointer and
+# write registry (the library's per-checkpoint zset of write keys) of a thread; COMPLETE is in it when it has
+# listed them since the thread's first checkpoint. A registry without it (a thread begun by an older
+# version, or written by the library's own path) is not trusted: its thread is deleted the library's way.
+REGISTRY_COMPLETE = "rp:complete"
+_REGISTRY_BATCH = 1000  # members deleted per script call: one call never holds Redis for long
+# Deletes up to ARGV[3] of a thread's registered keys (a write registry with the writes it lists); answers
+# how many members are left (0: all gone, the registry too), or -1 when the registry is not complete.
+# The one script that deletes keys whose names it reads, not receives: the saver's own, like _PRUNE_WRITES.
+_DELETE_REGISTERED = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end
+local zset_prefix = ARGV[2]
+for _, key in ipairs(redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))) do
+  if key == ARGV[1] then
+    redis.call('SADD', KEYS[1], key)
+  else
+    if string.sub(key, 1, #zset_prefix) == zset_prefix then
+      local writes = redis.call('ZRANGE', key, 0, -1)
+      for i = 1, #writes, 500 do redis.call('DEL', unpack(writes, i, math.min(i + 499, #writes))) end
+    end
+    redis.call('DEL', key)
+  end
+end
+local left = redis.call('SCARD', KEYS[1]) - 1
+if left == 0 then redis.call('DEL', KEYS[1]) end
+return left
+"""
+
+
 class _OneRoundTripPut(AsyncRedisSaver):
     """AsyncRedisSaver whose `aput` writes the checkpoint and its thread's latest pointer in one pipeline.
 
@@ -192,12 +222,24 @@ class _OneRoundTripPut(AsyncRedisSaver):
     document, same order of writes, same handling of a cancellation; a TTL policy or cluster mode (neither
     of which this service sets) takes the library's path. tests/integration/test_saver_put.py compares the
     two byte for byte, so a library upgrade that changes its layout fails there, not in production.
+
+    The same pipeline lists the checkpoint's keys in the thread key registry (REGISTRY_COMPLETE above), so
+    `adelete_thread` (a finished task's compaction, a deleted task or thread) deletes the keys it lists
+    instead of finding them with two RediSearch queries capped at 10,000 results each.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._delete_registered = self._redis.register_script(_DELETE_REGISTERED)
 
     async def aput(self, config, checkpoint, metadata, new_versions, stream_mode: str = "values"):  # type: ignore[no-untyped-def]
         configurable = config["configurable"]
-        if self.cluster_mode or self.ttl_config or configurable.get("thread_ts"):
+        if self.cluster_mode or self.ttl_config:
             return await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
+        if configurable.get("thread_ts"):  # the library's path writes keys the registry would not list
+            saved = await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
+            await self._redis.srem(keys.checkpoint_keys(configurable["thread_id"]), REGISTRY_COMPLETE)
+            return saved
         run_id = configurable.get("run_id", metadata.get("run_id"))
         thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
         config_checkpoint_id = configurable.get("checkpoint_id")
@@ -221,21 +263,54 @@ class _OneRoundTripPut(AsyncRedisSaver):
         if "source" in metadata and "step" in metadata:  # top-level, for the library's list filters
             document["source"], document["step"] = metadata["source"], metadata["step"]
         checkpoint_key = self._make_redis_checkpoint_key_cached(thread_id, checkpoint_ns, checkpoint_id)
+        latest_key = self._make_redis_checkpoint_latest_key(thread_id, checkpoint_ns)
+        registry = keys.checkpoint_keys(thread_id)
+        # The root namespace's checkpoint without a parent is the thread's first.
+        is_first = not checkpoint_ns and not config_checkpoint_id
+        registered = self._registered(thread_id, checkpoint_ns, checkpoint_id, checkpoint_key, latest_key, is_first)
         pipe = self._redis.pipeline(transaction=False)
+        if registered:  # listed before they are written: a key is never written without being listed
+            pipe.execute_command("SADD", registry, *registered)
         # json.dumps, as redis-py's JSON.SET encodes the document RedisVL hands it.
         pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(document))
-        pipe.execute_command("SET", self._make_redis_checkpoint_latest_key(thread_id, checkpoint_ns), checkpoint_key)
+        pipe.execute_command("SET", latest_key, checkpoint_key)
         try:
             await pipe.execute()
         except asyncio.CancelledError:
             if stream_mode in ("values", "messages"):
-                await self._save_interrupted(checkpoint_key, document, metadata, stream_mode)
+                await self._save_interrupted(checkpoint_key, document, metadata, stream_mode, registry, registered)
             raise
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
                                  "checkpoint_id": checkpoint_id}}
 
+    def _registered(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, checkpoint_key: str,
+                    latest_key: str, is_first: bool) -> list[str]:
+        """What the thread key registry lists of one checkpoint: its key, its write registry (whose writes
+        `aput_writes` lists there), the namespace's latest pointer; and REGISTRY_COMPLETE for the thread's first
+        checkpoint, from which on the registry lists every key. Nothing without the library's write registry
+        (a saver not set up), whose writes the thread key registry could not reach."""
+        if self._key_registry is None:
+            return []
+        zset_key = self._key_registry.make_write_keys_zset_key(thread_id, checkpoint_ns, checkpoint_id)
+        return [checkpoint_key, zset_key, latest_key, *([REGISTRY_COMPLETE] if is_first else [])]
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and write registry of the thread, as the library does, from the
+        thread key registry when it is complete (else, and in cluster or TTL mode, the library's way)."""
+        if self.cluster_mode or self.ttl_config:
+            await super().adelete_thread(thread_id)
+            return
+        registry = keys.checkpoint_keys(thread_id)
+        args = [REGISTRY_COMPLETE, WRITE_KEYS_ZSET_PREFIX + ":", _REGISTRY_BATCH]
+        left = 1
+        while left > 0:
+            left = await self._delete_registered(keys=[registry], args=args)
+        if left < 0:
+            await super().adelete_thread(thread_id)
+            await self._redis.delete(registry)
+
     async def _save_interrupted(self, checkpoint_key: str, document: dict[str, Any], metadata: Any,
-                                stream_mode: str) -> None:
+                                stream_mode: str, registry: str, registered: list[str]) -> None:
         # What the library's aput does when cancelled mid-write: store the checkpoint without its time and
         # list fields, marked interrupted, and leave the latest pointer alone; a failure here is dropped.
         # (Its parent id comes from checkpoint["parent_checkpoint_id"], which LangGraph never sets: "".)
@@ -245,6 +320,8 @@ class _OneRoundTripPut(AsyncRedisSaver):
                         "has_writes": False}
         try:
             pipe = self._redis.pipeline(transaction=False)
+            if registered:
+                pipe.execute_command("SADD", registry, *registered)
             pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(interrupted))
             await pipe.execute()
         except Exception:  # noqa: BLE001, S110 - as the library: the cancellation is what propagates

@@ -109,6 +109,8 @@ WEBHOOKS_DUE = PREFIX + "webhooks"  # zset run id -> when (ms) its webhook deliv
 WEBHOOK = PREFIX + "webhook:"  # hash per pending delivery: url, body, attempts
 STATELESS_DUE = PREFIX + "stateless"  # zset stateless thread id -> when (ms) to look whether to delete it
 STATELESS_HOLD = PREFIX + "stateless-hold:"  # key per stateless thread a client is still reading (expires)
+# set per checkpointer thread: the saver's keys of that thread (engine/saver.py, "_ThreadKeyRegistry")
+CHECKPOINT_KEYS = PREFIX + "checkpoint-keys:"
 
 
 def thread(thread_id: str) -> str:
@@ -129,6 +131,10 @@ def run_stream(run_id: str) -> str:
 
 def webhook(run_id: str) -> str:
     return tagged(WEBHOOK, run_id)
+
+
+def checkpoint_keys(thread_id: str) -> str:
+    return tagged(CHECKPOINT_KEYS, thread_id)
 
 
 def stateless_hold(thread_id: str) -> str:
