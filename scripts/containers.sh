@@ -154,7 +154,9 @@ all_healthy() {
 
 wait_for_health() {
   local url="http://127.0.0.1:$HTTP_PORT" deadline=$((SECONDS + ${UP_TIMEOUT:-300}))
-  until curl -fsS --max-time 3 "$url/health" >/dev/null 2>&1 && all_healthy; do
+  # The replicas first, nginx after: a /health sent through nginx while a replica still refuses connections
+  # marks that replica down in nginx for its fail_timeout (10 s), and requests meanwhile get 502s.
+  until all_healthy && curl -fsS --max-time 3 "$url/health" >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ]; then
       say "$url/health did not answer within ${UP_TIMEOUT:-300} s"
       compose ps >&2 || true
