@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
 from langgraph.checkpoint.base import Checkpoint
+from langgraph.constants import TAG_HIDDEN
 from langgraph.errors import NodeTimeoutError
 from langgraph.types import Command
 
@@ -73,6 +74,55 @@ class _Step:
         done = list(dict.fromkeys([*self._finished, *self._pending.values()]))
         self._pending, self._finished = {}, []
         return done
+
+
+def _announces_start(graph: Any, config: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a node of `graph`, run with `config`, sends a `tasks` chunk when it starts (not hidden)."""
+    if TAG_HIDDEN in (config.get("tags") or ()):
+        return lambda name: False
+    nodes = graph.nodes
+    return lambda name: (not name.startswith("__") and name in nodes
+                         and TAG_HIDDEN not in (nodes[name].tags or ()))
+
+
+def _is_start(mode: str, chunk: Any) -> bool:
+    return mode == "tasks" and "result" not in chunk and "error" not in chunk
+
+
+async def _checkpoints_with_next_start(stream: AsyncIterator[tuple[str, Any]], announces_start: Callable[[str], bool],
+                                      ) -> AsyncIterator[tuple[str, Any, Any]]:
+    """The graph's stream as (mode, chunk, next start): a `checkpoints` chunk whose step runs one node that
+    announces its start (`announces_start(name)`: a `tasks` chunk, which hidden nodes do not send) comes with
+    that start, so the runner records both in one write; every other chunk with None.
+
+    LangGraph emits a step's checkpoint and then the start of each of its tasks in one tick, before any of
+    them runs (PregelRunner.atick yields first), and emits no start when it stops there instead (interrupt
+    before, recursion limit). So reading one chunk ahead after such a checkpoint runs no node before the
+    checkpoint is recorded, and a checkpoint the stream ends or fails after is still handed on first.
+    """
+    held = None
+    iterator = aiter(stream)
+    while True:
+        try:
+            mode, chunk = await anext(iterator)
+        except StopAsyncIteration:
+            if held is not None:
+                yield "checkpoints", held, None
+            return
+        except Exception:
+            if held is not None:
+                yield "checkpoints", held, None
+            raise
+        if held is not None:
+            checkpoint, held = held, None
+            if _is_start(mode, chunk) and chunk["name"] == checkpoint["next"][0]:
+                yield "checkpoints", checkpoint, chunk
+                continue
+            yield "checkpoints", checkpoint, None
+        if mode == "checkpoints" and len(chunk.get("next") or ()) == 1 and announces_start(chunk["next"][0]):
+            held = chunk
+        else:
+            yield mode, chunk, None
 
 
 class TaskRunner:
@@ -168,10 +218,12 @@ class TaskRunner:
             async with aclosing(
                 graph.astream(graph_input, config, stream_mode=sorted({*STREAM_MODES, *extra_modes}),
                               durability="sync", **run_kwargs)
-            ) as stream:
-                async for mode, chunk in stream:
+            ) as stream, aclosing(_checkpoints_with_next_start(stream, _announces_start(graph, config))) as chunks:
+                async for mode, chunk, next_start in chunks:
                     if mode in published:
                         await self._runs.publish(task_id, mode, chunk)
+                    if next_start is not None and "tasks" in published:
+                        await self._runs.publish(task_id, "tasks", next_start)
                     if mode == "tasks":
                         name = chunk["name"]
                         if name.startswith("__"):
@@ -194,12 +246,19 @@ class TaskRunner:
                         values = chunk["values"]
                         last_checkpoint = chunk
                         done = step.close()
+                        starting = None  # the next step's node whose start goes with this record
+                        if next_start is not None:
+                            name = next_start["name"]
+                            if not name.startswith("__") and step.started(next_start["id"], name):
+                                starting = name
                         is_pause_requested = await self._record_checkpoint(
-                            task_id, token, outage, chunk, done, completed, total)
+                            task_id, token, outage, chunk, done, completed, total, starting)
                         if done:
                             current_node = None
                         if is_pause_requested:
                             raise _Paused
+                        if starting is not None:
+                            current_node = starting
         except _Paused:
             await self._finish(task_id, token, outage, Action.SUSPEND, drop=["pause_requested"],
                                events=[task_paused(task_id)])
@@ -297,8 +356,10 @@ class TaskRunner:
 
     async def _record_checkpoint(
         self, task_id: str, token: str, outage: StorageOutage, chunk: dict[str, Any], done: list[str],
-        completed: list[str], total: int,
+        completed: list[str], total: int, starting: str | None = None,
     ) -> bool:
+        """Record a checkpoint (and the nodes it completed); with `starting`, the start of the next node too,
+        unless a pause is requested. Returns whether one is."""
         fields = {
             "checkpoint_id": chunk["config"]["configurable"]["checkpoint_id"],
             "state": _to_json(chunk["values"]),
@@ -323,8 +384,12 @@ class TaskRunner:
                            checkpoint_id=fields["checkpoint_id"], replica=self._replica)
                 for node in done
             ]
+        go_on: dict[str, Any] = {}
+        if starting is not None:
+            go_on = {"go_on_fields": {"current_node": starting}, "go_on_events": [
+                make_event(EventType.NODE_STARTED, task_id, node=starting, replica=self._replica)]}
         is_pause_requested = await self._write(task_id, token, outage, "checkpoint_record", lambda: self._record(
-            task_id, token, fields=fields, drop=drop, events=events))
+            task_id, token, fields=fields, drop=drop, events=events, **go_on))
         if done:
             outage.progressed()
         return is_pause_requested

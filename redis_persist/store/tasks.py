@@ -240,22 +240,19 @@ class TaskStore:
         fields: Mapping[str, str] | None = None,
         drop: Iterable[str] = (),
         events: Iterable[str] = (),
+        go_on_fields: Mapping[str, str] | None = None,
+        go_on_events: Iterable[str] = (),
     ) -> bool:
-        """Write a running task's progress and events while holding its lease.
+        """Write a running task's progress and events while holding its lease; then, if given and no pause is
+        requested, `go_on_fields` and `go_on_events` (what the run does next, e.g. the next node's start).
 
         Returns whether a pause is requested (so the caller needs no extra read at a node boundary).
         """
-        reply = await _at_most_once(
-            self._record, keys.for_task(task_id), [
-                task_id,
-                token,
-                json.dumps(dict(fields or {})),
-                json.dumps(list(drop)),
-                json.dumps(list(events)),
-                self._maxlen,
-                utc_now(),
-            ]
-        )
+        args = [task_id, token, json.dumps(dict(fields or {})), json.dumps(list(drop)), json.dumps(list(events)),
+                self._maxlen, utc_now()]
+        if go_on_fields is not None:
+            args += [json.dumps(dict(go_on_fields)), json.dumps(list(go_on_events))]
+        reply = await _at_most_once(self._record, keys.for_task(task_id), args)
         if reply[0] != "ok":
             raise LeaseLost(task_id)
         return reply[1] == "1"
