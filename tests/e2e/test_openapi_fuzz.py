@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.engine import Status, from_schema
@@ -127,6 +128,9 @@ def _run(schema: Any) -> tuple[list[str], Counter[str]]:
     return problems, scenarios
 
 
+# Hypothesis warns when an example it generated is long to print; with warnings as errors (pyproject) that
+# warning became a "problem" of a generated request once in a full run, though the request was fine.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 def test_fuzzed_requests_get_no_5xx_and_only_documented_answers(start_service) -> None:
     service = start_service({"REDIS_PERSIST_MAX_INITIAL_STATE_BYTES": "4096"})
     with service.client() as client:
