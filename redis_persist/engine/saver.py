@@ -184,9 +184,9 @@ def _checkpoint_ts(checkpoint_id: str) -> float:
 
 
 # The thread key registry (`rp:checkpoint-keys:{thread}`, a set) lists every checkpoint, latest pointer and
-# write registry (the library's per-checkpoint zset of write keys) of a thread; COMPLETE is in it when it has
-# listed them since the thread's first checkpoint. A registry without it (a thread begun by an older
-# version, or written by the library's own path) is not trusted: its thread is deleted the library's way.
+# write registry (the library's per-checkpoint zset of write keys) of a thread; REGISTRY_COMPLETE is in it
+# once it has listed them from the thread's first checkpoint on. A registry without it (a thread begun by an
+# older version, or written by the library's own path) is not trusted: its thread is deleted the library's way.
 REGISTRY_COMPLETE = "rp:complete"
 _REGISTRY_BATCH = 1000  # members deleted per script call: one call never holds Redis for long
 # Deletes up to ARGV[3] of a thread's registered keys (a write registry with the writes it lists); answers

@@ -109,7 +109,7 @@ WEBHOOKS_DUE = PREFIX + "webhooks"  # zset run id -> when (ms) its webhook deliv
 WEBHOOK = PREFIX + "webhook:"  # hash per pending delivery: url, body, attempts
 STATELESS_DUE = PREFIX + "stateless"  # zset stateless thread id -> when (ms) to look whether to delete it
 STATELESS_HOLD = PREFIX + "stateless-hold:"  # key per stateless thread a client is still reading (expires)
-# set per checkpointer thread: the saver's keys of that thread (engine/saver.py, "_ThreadKeyRegistry")
+# set per checkpointer thread: the saver's keys of that thread (engine/saver.py, REGISTRY_COMPLETE)
 CHECKPOINT_KEYS = PREFIX + "checkpoint-keys:"
 
 
