@@ -4,9 +4,10 @@
 
 The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
 N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
-in flight at a time. Reports: completed / failed, the node-boundary overhead (a node's `node_completed`
-event -> the next node's `node_started`, from the event stream ids, which are Redis server times in ms)
-over every task, the service's peak RSS (all its processes, sampled every 0.5 s) and the time until the
+in flight at a time. Reports: completed / failed, the node-boundary overhead (from a node's `node_completed`
+event to the next node's, minus the S the next node sleeps: its pending writes, checkpoint and record, and
+the wait for the event loop on both sides of it; from the event stream ids, which are Redis server times in
+ms) over every task, the service's peak RSS (all its processes, sampled every 0.5 s) and the time until the
 last task completed. Writes bench/results/bench_waiting.json.
 """
 
@@ -64,17 +65,18 @@ async def create_all(base_url: str, ids: list[str], sleep: float) -> float:
     return time.perf_counter() - started
 
 
-def boundary_gaps(client: redis.Redis, task_id: str) -> list[float]:
-    """Seconds from each node's completion to the next node's start, from the task's event stream."""
+def boundary_gaps(client: redis.Redis, task_id: str, sleep: float) -> list[float]:
+    """Seconds each node took beyond its `sleep`, from the previous node's completion to its own, read from the
+    task's event stream. (Not `node_completed` -> `node_started`: the runner writes a node's start with the
+    checkpoint before it, in one call, so those two share a timestamp.)"""
     gaps, completed_at = [], None
     for entry_id, fields in client.xrange(keys.events(task_id)):
         event = json.loads(fields["e"])
-        at = int(entry_id.split("-")[0]) / 1000
         if event["type"] == "node_completed":
+            at = int(entry_id.split("-")[0]) / 1000
+            if completed_at is not None:
+                gaps.append(at - completed_at - sleep)
             completed_at = at
-        elif event["type"] == "node_started" and completed_at is not None:
-            gaps.append(at - completed_at)
-            completed_at = None
     return gaps
 
 
@@ -116,7 +118,7 @@ def main() -> None:
             sampling.set()
             sampler.join()
             service.stop()
-        gaps = [gap for task_id in ids for gap in boundary_gaps(client, task_id)]
+        gaps = [gap for task_id in ids for gap in boundary_gaps(client, task_id, args.sleep)]
         client.close()
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
