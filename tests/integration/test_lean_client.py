@@ -22,6 +22,20 @@ def _client(url: str) -> LeanRedis:
     return client
 
 
+async def _server_drops_kept_connections(client: LeanRedis, admin: redis.Redis) -> None:
+    """Redis closes every connection but `admin`'s; returns once the client has read the close of those it kept
+    (what a Redis restart looks like to it)."""
+    kept_ids = {int(entry["id"]) for entry in admin.client_list() if entry["name"] == ""} - {admin.client_id()}
+    assert kept_ids
+    kept = list(client._kept)
+    for client_id in kept_ids:
+        admin.client_kill_filter(_id=client_id)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not all(conn._reader is None or conn._reader.at_eof() for conn in kept):
+        assert asyncio.get_running_loop().time() < deadline, "the client never saw its connections close"
+        await asyncio.sleep(0.01)
+
+
 async def test_replies_are_parsed_as_redis_py_parses_them(clean_redis: str) -> None:
     client = _client(clean_redis)
     plain = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
@@ -48,16 +62,7 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_sending(cl
     admin = redis.Redis.from_url(clean_redis)
     try:
         await client.set("k", "before")
-        kept_ids = {int(entry["id"]) for entry in admin.client_list() if entry["name"] == ""} - {admin.client_id()}
-        assert kept_ids
-        kept = list(client._kept)
-        for client_id in kept_ids:
-            admin.client_kill_filter(_id=client_id)
-        # What a Redis restart looks like to the client once its event loop has read the close.
-        deadline = asyncio.get_running_loop().time() + 10
-        while not all(conn._reader is None or conn._reader.at_eof() for conn in kept):
-            assert asyncio.get_running_loop().time() < deadline, "the client never saw its connections close"
-            await asyncio.sleep(0.01)
+        await _server_drops_kept_connections(client, admin)
         with sent_at_most_once():
             assert await client.incr("counter") == 1
         assert await client.get("k") == "before"
@@ -156,14 +161,7 @@ async def test_a_pipeline_after_the_server_dropped_the_kept_connection_gets_thro
     admin = redis.Redis.from_url(clean_redis)
     try:
         await client.set("k", "before")
-        kept = list(client._kept)
-        for entry in admin.client_list():
-            if entry["name"] == "" and int(entry["id"]) != admin.client_id():
-                admin.client_kill_filter(_id=int(entry["id"]))
-        deadline = asyncio.get_running_loop().time() + 10
-        while not all(conn._reader is None or conn._reader.at_eof() for conn in kept):
-            assert asyncio.get_running_loop().time() < deadline, "the client never saw its connections close"
-            await asyncio.sleep(0.01)
+        await _server_drops_kept_connections(client, admin)
         pipe = client.pipeline(transaction=False)
         pipe.get("k").incr("counter")
         assert await pipe.execute() == ["before", 1]

@@ -12,46 +12,33 @@ from typing import Any
 import pytest
 from langgraph.constants import TAG_HIDDEN
 from langgraph.graph import END, START, StateGraph
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from redis_persist.core.status import Action, TaskStatus
-from redis_persist.engine.graphs import GraphRegistry, LoadedGraph, compile_graph
-from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.graphs import compile_graph
 from redis_persist.engine.saver import FencedRedisSaver
-from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
-from tests.integration.counted_chain import NODES, State, counted_chain
+from tests.integration.counted_chain import NODES, State, counted_chain, run_task, runner_clients
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def setup(clean_redis):
-    redis = Redis.from_url(clean_redis, decode_responses=True)
-    saver_client = Redis(connection_pool=BlockingConnectionPool.from_url(clean_redis, timeout=None))
-    saver = FencedRedisSaver(saver_client, redis)
-    await saver.asetup()
-    store = TaskStore(redis, events_max_per_task=1000)
-    records: list[dict[str, Any]] = []
-    real_record = store.record
+    async with runner_clients(clean_redis) as (redis, saver_client):
+        saver = FencedRedisSaver(saver_client, redis)
+        await saver.asetup()
+        store = TaskStore(redis, events_max_per_task=1000)
+        records: list[dict[str, Any]] = []
+        real_record = store.record
 
-    async def counted_record(*args: Any, **kwargs: Any) -> bool:
-        records.append(kwargs)
-        return await real_record(*args, **kwargs)
+        async def counted_record(*args: Any, **kwargs: Any) -> bool:
+            records.append(kwargs)
+            return await real_record(*args, **kwargs)
 
-    store.record = counted_record  # type: ignore[method-assign]
-    yield redis, saver, store, records
-    await saver_client.aclose()
-    await saver_client.connection_pool.disconnect()
-    await redis.aclose()
-
-
-async def _run(store: TaskStore, graph: Any) -> None:
-    graphs = GraphRegistry({"chain": LoadedGraph("chain", graph, NODES, [])})
-    await store.create("t1", "chain", {}, request_hash="h")
-    token = await store.claim("t1", "r1", lease_ttl_ms=30_000)
-    await TaskRunner(store, graphs, "r1", StorageFaultCounter()).run("t1", token)
+        store.record = counted_record  # type: ignore[method-assign]
+        yield redis, saver, store, records
 
 
 async def _events(redis: Redis) -> list[tuple[str, str | None]]:
@@ -76,7 +63,7 @@ async def test_each_start_goes_with_the_checkpoint_before_it_and_is_recorded_bef
                       (await _events(redis))[-1])
 
     runs: Counter[str] = Counter()
-    await _run(store, compile_graph(counted_chain(runs, inside), saver, None))
+    await run_task(store, compile_graph(counted_chain(runs, inside), saver, None))
     assert (await store.get("t1")).status == TaskStatus.COMPLETED
     for name in NODES:  # while each node ran: its start recorded, with the checkpoint it runs from
         assert seen[name] == (name, True, ("node_started", name)), seen
@@ -95,7 +82,7 @@ async def test_a_pause_at_a_boundary_records_no_start_of_the_node_that_does_not_
             await store.act("t1", Action.PAUSE)
 
     runs: Counter[str] = Counter()
-    await _run(store, compile_graph(counted_chain(runs, pause_during_two), saver, None))
+    await run_task(store, compile_graph(counted_chain(runs, pause_during_two), saver, None))
     task = await store.get("t1")
     assert task.status == TaskStatus.PAUSED
     assert runs == {"one": 1, "two": 1}
@@ -128,7 +115,7 @@ async def test_a_hidden_nodes_checkpoint_is_recorded_before_it_runs(setup) -> No
     builder.add_edge("three", END)
     graph = compile_graph(builder, saver, None)
     graph.nodes["two"].tags = [TAG_HIDDEN]  # LangGraph sends no `tasks` chunk when it starts
-    await _run(store, graph)
+    await run_task(store, graph)
     assert (await store.get("t1")).status == TaskStatus.COMPLETED
     assert seen == {"one": True, "two": True, "three": True}
     assert ("node_started", "two") not in await _events(redis)
@@ -138,6 +125,6 @@ async def test_an_interrupt_before_a_node_records_no_start_of_it(setup) -> None:
     redis, saver, store, _ = setup
     runs: Counter[str] = Counter()
     graph = counted_chain(runs).compile(checkpointer=saver, interrupt_before=["two"])
-    await _run(store, graph)
+    await run_task(store, graph)
     assert runs == {"one": 1}
     assert await _events(redis) == [("node_started", "one"), ("node_completed", "one")]

@@ -11,34 +11,25 @@ import json
 from collections import Counter
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from redis_persist.core.status import Action, TaskStatus
-from redis_persist.engine.graphs import GraphRegistry, LoadedGraph, compile_graph
-from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.graphs import compile_graph
 from redis_persist.engine.saver import FENCE_CONFIRMATION_MAX_AGE_SECONDS, FencedRedisSaver
-from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
-from tests.integration.counted_chain import NODES, counted_chain
+from tests.integration.counted_chain import counted_chain, run_task, runner_clients
 
 @pytest.fixture
 async def clients(clean_redis):
-    redis = Redis.from_url(clean_redis, decode_responses=True)
-    saver_client = Redis(connection_pool=BlockingConnectionPool.from_url(clean_redis, timeout=None))
-    yield redis, saver_client
-    await saver_client.aclose()
-    await saver_client.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
-    await redis.aclose()
+    async with runner_clients(clean_redis) as clients:
+        yield clients
 
 
 async def _run(redis: Redis, saver: FencedRedisSaver, builder: StateGraph) -> tuple[TaskStore, dict[str, str]]:
     await saver.asetup()
     store = TaskStore(redis, events_max_per_task=1000)
-    graphs = GraphRegistry({"chain": LoadedGraph("chain", compile_graph(builder, saver, None), NODES, [])})
-    await store.create("t1", "chain", {}, request_hash="h")
-    token = await store.claim("t1", "r1", lease_ttl_ms=30_000)
-    await TaskRunner(store, graphs, "r1", StorageFaultCounter()).run("t1", token)
+    await run_task(store, compile_graph(builder, saver, None))
     return store, await redis.hgetall(keys.task("t1"))
 
 

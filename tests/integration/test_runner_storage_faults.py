@@ -11,19 +11,17 @@ from collections import Counter
 
 import pytest
 from langgraph.graph import StateGraph
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redisvl.exceptions import RedisVLError
 
 from redis_persist.core.status import TaskStatus
-from redis_persist.engine.graphs import GraphRegistry, LoadedGraph, compile_graph
-from redis_persist.engine.runner import TaskRunner
+from redis_persist.engine.graphs import compile_graph
 from redis_persist.engine.saver import FencedRedisSaver
 from redis_persist.engine.storage_faults import StorageFaultCounter
 from redis_persist.store import keys
 from redis_persist.store.events import EventLog
 from redis_persist.store.tasks import TaskStore
-from tests.integration.counted_chain import NODES, counted_chain
+from tests.integration.counted_chain import NODES, counted_chain, run_task, runner_clients
 
 OOM = "command not allowed when used memory > 'maxmemory'."
 
@@ -54,25 +52,17 @@ def _chain(runs: Counter[str], raising: str | None = None) -> StateGraph:
 
 @pytest.fixture
 async def setup(clean_redis):
-    redis = Redis.from_url(clean_redis, decode_responses=True)
-    saver_client = Redis(connection_pool=BlockingConnectionPool.from_url(clean_redis, timeout=None))
-    saver = FaultySaver(saver_client, redis)
-    await saver.asetup()
-    store = TaskStore(redis, events_max_per_task=1000)
-    yield redis, saver, store
-    await saver_client.aclose()
-    await saver_client.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
-    await redis.aclose()
+    async with runner_clients(clean_redis) as (redis, saver_client):
+        saver = FaultySaver(saver_client, redis)
+        await saver.asetup()
+        yield redis, saver, TaskStore(redis, events_max_per_task=1000)
 
 
 async def _run(setup, builder: StateGraph):  # type: ignore[no-untyped-def]
     """Create, claim and run task t1 on `builder`; returns (task hash, events, storage fault counter)."""
     redis, saver, store = setup
-    graphs = GraphRegistry({"chain": LoadedGraph("chain", compile_graph(builder, saver, None), NODES, [])})
     faults = StorageFaultCounter()
-    await store.create("t1", "chain", {}, request_hash="h")
-    token = await store.claim("t1", "r1", lease_ttl_ms=30_000)
-    await TaskRunner(store, graphs, "r1", faults).run("t1", token)
+    await run_task(store, compile_graph(builder, saver, None), faults)
     return await redis.hgetall(keys.task("t1")), await EventLog(redis).read("t1"), faults
 
 

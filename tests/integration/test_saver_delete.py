@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis_persist.engine.saver import REGISTRY_COMPLETE
 from redis_persist.store import keys
 from tests.integration.test_saver_put import _graph, _Ours, _Recording
+from tests.integration.test_saver_put import client  # noqa: F401 - the fixture: Redis, with .lean for ours
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,17 +51,6 @@ async def _keys(redis: Redis) -> set[str]:
 
 async def _searches(redis: Redis) -> int:
     return int((await redis.info("commandstats")).get("cmdstat_FT.SEARCH", {}).get("calls", 0))
-
-
-@pytest.fixture
-async def client(clean_redis: str):
-    from redis_persist.store.lean_client import LeanRedis
-
-    redis = Redis.from_url(clean_redis)
-    redis.lean = LeanRedis.from_url(clean_redis)  # type: ignore[attr-defined]
-    yield redis
-    await redis.lean.aclose()  # type: ignore[attr-defined]
-    await redis.aclose()
 
 
 async def test_deleting_a_thread_leaves_what_the_librarys_delete_leaves(client, recordings) -> None:
