@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -23,6 +24,7 @@ import httpx
 import redis
 from _common import (
     CpuMeter,
+    RawConnection,
     add_replica_options,
     async_client,
     create_task,
@@ -44,7 +46,8 @@ from redis_persist.testing import ServiceProcess
 GRAPH = "data_pipeline"
 
 
-async def create_all(base_url: str, ids: list[str], creators: int, created: list[str], latencies: list[float]) -> None:
+async def create_all(base_url: str, ids: list[str], creators: int, created: list[str], latencies: list[float],
+                     raw_client: bool) -> None:
     """`creators` clients create the tasks of `ids` between them, each one request at a time."""
     queue = list(reversed(ids))
 
@@ -56,23 +59,42 @@ async def create_all(base_url: str, ids: list[str], creators: int, created: list
                 latencies.append(answered - sent)
                 created.append(task_id)
 
-    await asyncio.gather(*(creator() for _ in range(creators)))
+    async def raw_creator() -> None:
+        async with RawConnection(base_url) as connection:
+            while queue:
+                task_id = queue.pop()
+                body = {"graph_name": GRAPH, "initial_state": {"step_seconds": 0}, "task_id": task_id}
+                sent = time.perf_counter()
+                status, answer = await connection.request("POST", f"/api/tasks/execute?task_id={task_id}", body)
+                latencies.append(time.perf_counter() - sent)
+                if status != 202:
+                    raise RuntimeError(f"create {task_id}: HTTP {status} {answer[:300]!r}")
+                created.append(task_id)
+
+    await asyncio.gather(*((raw_creator if raw_client else creator)() for _ in range(creators)))
 
 
 async def probe(base_url: str, path_of, stop: asyncio.Event, latencies: list[tuple[float, float]],
-                errors: list[str]) -> None:
+                errors: list[str], raw_client: bool) -> None:
     """Send `GET path_of()` back to back until `stop`, recording when each was sent and its latency."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if raw_client:
+            connection = await stack.enter_async_context(RawConnection(base_url))
+        else:
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False))
         while not stop.is_set():
             path = path_of()
             if path is None:
                 await asyncio.sleep(0.01)
                 continue
             started = time.perf_counter()
-            response = await client.get(path)
+            if raw_client:
+                status, _ = await connection.request("GET", path)
+            else:
+                status = (await client.get(path)).status_code
             latencies.append((started, time.perf_counter() - started))
-            if response.status_code != 200:
-                errors.append(f"{path}: {response.status_code}")
+            if status != 200:
+                errors.append(f"{path}: {status}")
             await asyncio.sleep(0.02)  # a client polling 50 times a second, not a flood
 
 
@@ -87,14 +109,15 @@ async def scenario(base_url: str, redis_url: str, args: argparse.Namespace) -> d
     stop = asyncio.Event()
     probes = [
         asyncio.create_task(probe(base_url, lambda: f"/api/tasks/{random.choice(created)}" if created else None,
-                                  stop, get_latencies, errors)),
-        asyncio.create_task(probe(base_url, lambda: "/api/tasks?limit=50", stop, list_latencies, errors)),
+                                  stop, get_latencies, errors, args.raw_client)),
+        asyncio.create_task(probe(base_url, lambda: "/api/tasks?limit=50", stop, list_latencies, errors,
+                                  args.raw_client)),
     ]
     direct = redis.Redis.from_url(redis_url, decode_responses=True)
-    started = time.perf_counter()
+    started, client_cpu_started = time.perf_counter(), time.process_time()
     try:
-        await create_all(base_url, ids, args.creators, created, create_latencies)
-        all_created = time.perf_counter()
+        await create_all(base_url, ids, args.creators, created, create_latencies, args.raw_client)
+        all_created, client_cpu_created = time.perf_counter(), time.process_time()
         created_in = all_created - started
         deadline = time.monotonic() + args.timeout
         while direct.zcard(keys.status_index("completed")) < args.tasks:
@@ -111,6 +134,9 @@ async def scenario(base_url: str, redis_url: str, args: argparse.Namespace) -> d
         "drained_in_s": round(drained_in, 1),
         "tasks_per_s": round(args.tasks / drained_in, 1),
         "create": summary_ms(create_latencies),
+        # The benchmark process's own CPU (creators and probes) over the burst: near 1.0 means the client, not
+        # the service, set the pace and its own queueing is in the latencies.
+        "client_cores_while_creating": round((client_cpu_created - client_cpu_started) / created_in, 2),
         "get_task": summary_ms([latency for _, latency in get_latencies]),
         "list_tasks_limit_50": summary_ms([latency for _, latency in list_latencies]),
         # The same, split: while the creators were still creating, and after (the rest of the drain).
@@ -127,6 +153,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--creators", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--raw-client", action="store_true",
+                        help="creators and probes on _common.RawConnection instead of httpx (a cheaper client)")
     add_replica_options(parser, workers=2)
     args = parser.parse_args()
     exit_on_sigterm()
@@ -150,6 +178,7 @@ def main() -> None:
     for phase in ("while_creating", "after_created"):
         for name, s in result[phase].items():
             print(f"  {phase:15} {name:20} n={s['n']:6}  p50 {s.get('p50_ms')} ms  p99 {s.get('p99_ms')} ms")
+    print(f"client: {result['client_cores_while_creating']} cores while creating")
     print(f"{args.tasks} tasks created in {result['created_in_s']} s, all completed after {result['drained_in_s']} s "
           f"({result['tasks_per_s']} tasks/s); probe errors: {len(result['probe_errors'])}")
     write_result(f"bench_responsive{replica_suffix(args)}", result)
