@@ -61,10 +61,10 @@ def _reply(outcome: Outcome) -> ControlResponse:
              responses={202: {"links": TASK_LINKS}, **errors(404, 409, 413, 422)})
 async def execute(body: ExecuteRequest, request: Request) -> ExecuteResponse:
     """Start a task; with a client task_id the same body again returns the same task."""
-    task, created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id,
-                                                    caller=caller_of(request))
-    message = "Task queued" if created else "Task already exists (same request)"
-    return ExecuteResponse(task_id=task.public_id, status=task.status, message=message)
+    created = await _control(request).execute(body.graph_name, body.initial_state, body.task_id,
+                                              caller=caller_of(request))
+    message = "Task queued" if created.is_new else "Task already exists (same request)"
+    return ExecuteResponse(task_id=created.public_id, status=created.status, message=message)
 
 
 @router.get("/api/tasks", response_model=TaskPage, operation_id="list_tasks", responses=errors(422))

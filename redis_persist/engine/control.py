@@ -19,7 +19,7 @@ from redis_persist.core.task import Task
 from redis_persist.engine.compaction import compacted_history, history_entry
 from redis_persist.engine.graphs import GraphRegistry
 from redis_persist.store.events import EventLog
-from redis_persist.store.tasks import TaskStore
+from redis_persist.store.tasks import Created, TaskStore
 
 S = TaskStatus
 NO_INPUT = object()  # resume called without an "input" key (None is a valid answer)
@@ -68,8 +68,8 @@ class TaskControl:
 
     async def execute(
         self, graph_name: str, initial_state: dict[str, Any], task_id: str | None = None, *, caller: Caller,
-    ) -> tuple[Task, bool]:
-        """Create a queued task in the caller's tenant (idempotent with a client task_id); returns (task, created)."""
+    ) -> Created:
+        """Create a queued task in the caller's tenant (idempotent with a client task_id)."""
         _require(caller, "execute")
         self.graphs.get(graph_name)
         encoded = check_user_json(initial_state, "initial_state", self._max_state_bytes)

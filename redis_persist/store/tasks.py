@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,6 +20,21 @@ from redis_persist.store import keys, scripts
 from redis_persist.store.connections import sent_at_most_once
 
 S = TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What `TaskStore.create` answers: the store id, the task's status and whether this call created it."""
+
+    task_id: str
+    status: TaskStatus
+    is_new: bool
+
+    @property
+    def public_id(self) -> str:
+        """The task_id its client sees."""
+        return public_id(self.task_id)
+
 
 async def _at_most_once(script: AsyncScript, script_keys: list[str], args: list[Any]) -> Any:
     # Run twice, a claim would skip its own task, a move answer 'illegal' to itself, a record append its
@@ -49,8 +65,9 @@ class TaskStore:
     async def create(
         self, task_id: str, graph_name: str, initial_state: dict[str, Any], request_hash: str,
         tenant: str = DEFAULT_TENANT,
-    ) -> tuple[Task, bool]:
-        """Store a new queued task and enqueue it; returns (task, created). Same id, other body: TaskConflict.
+    ) -> Created:
+        """Store a new queued task and enqueue it. Same id and body again: the task as it is, not new.
+        Same id, other body: TaskConflict.
 
         `task_id` is the store id (already scoped to `tenant`, see core/auth.scoped_id).
         """
@@ -69,7 +86,8 @@ class TaskStore:
             "updated_at": now,
         }
         events = [status_event(task_id, S.QUEUED)]
-        outcome, _ = await self._create(
+        # The script answers the status, so a create is one round trip (no read of the hash after it).
+        outcome, status = await self._create(
             keys=keys.for_create(task_id, graph_name),
             args=[task_id, request_hash, json.dumps(fields), json.dumps(events), self._maxlen],
         )
@@ -77,7 +95,7 @@ class TaskStore:
             raise TaskConflict(
                 f"Task {public_id(task_id)!r} already exists with a different graph_name or initial_state"
             )
-        return await self.get(task_id), outcome == "created"
+        return Created(task_id, S(status), outcome == "created")
 
     async def get(self, task_id: str) -> Task:
         """The task, or TaskNotFound."""

@@ -28,12 +28,15 @@ async def _create(store: TaskStore, task_id: str = "t1", graph: str = "g") -> No
 
 
 async def test_create_is_atomic_queued_indexed_and_enqueued(store, redis_client) -> None:
-    task, created = await store.create("t1", "g", {"x": 1}, "h")
-    assert created and task.status == S.QUEUED and task.initial_state == {"x": 1}
+    created = await store.create("t1", "g", {"x": 1}, "h")
+    assert created.is_new and created.status == S.QUEUED and created.task_id == "t1"
+    task = await store.get("t1")
+    assert task.status == S.QUEUED and task.initial_state == {"x": 1}
     assert await redis_client.zrange(keys.status_index("queued"), 0, -1) == ["t1"]
     assert [f["task_id"] for _, f in await redis_client.xrange(keys.QUEUE)] == ["t1"]
-    again, created_again = await store.create("t1", "g", {"x": 1}, "h")
-    assert not created_again and again.task_id == "t1"
+    await store.claim("t1", "r1", lease_ttl_ms=5000)
+    again = await store.create("t1", "g", {"x": 1}, "h")  # the same request: the task as it is now
+    assert not again.is_new and again.task_id == "t1" and again.status == S.RUNNING
     with pytest.raises(TaskConflict):
         await store.create("t1", "g", {"x": 2}, "other-hash")
     assert len(await redis_client.xrange(keys.QUEUE)) == 1
