@@ -17,7 +17,7 @@ from redis_persist.api.auth import AuthMiddleware, declare_auth_answers
 from redis_persist.api.errors import install_error_handlers
 from redis_persist.api.poll_path import PollAnswer, TaskPollPath
 from redis_persist.api.schemas import HealthResponse
-from redis_persist.heap import freeze_startup_heap
+from redis_persist.heap import tune_gc_after_startup
 from redis_persist.services import Services
 from redis_persist.settings import Settings
 
@@ -28,18 +28,18 @@ class PrometheusResponse(Response):
     media_type = CONTENT_TYPE_LATEST
 
 
-def create_app(settings: Settings, run_worker: bool = True, freeze_heap: bool = False) -> FastAPI:
+def create_app(settings: Settings, run_worker: bool = True, tune_gc: bool = False) -> FastAPI:
     """The ASGI app of one replica: API, live events, dashboard, and (unless disabled) a worker.
 
-    `freeze_heap`: once started, take the startup heap out of full GC collections (heap.freeze_startup_heap);
+    `tune_gc`: once started, freeze the startup heap and space out GC collections (heap.tune_gc_after_startup);
     for the process's own entry point, `serve`."""
     services = Services.build(settings, run_worker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        if freeze_heap:
-            freeze_startup_heap()
+        if tune_gc:
+            tune_gc_after_startup()
         try:
             yield
         finally:

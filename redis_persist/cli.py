@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from redis_persist import logs
 from redis_persist.core.errors import GraphLoadError
 from redis_persist.embedded import EmbeddedRedis, EmbeddedRedisError, running_embedded_url
-from redis_persist.heap import freeze_startup_heap
+from redis_persist.heap import tune_gc_after_startup
 from redis_persist.settings import Settings
 from redis_persist.store.connections import RedisConnections
 from redis_persist.supervisor import Supervisor, default_workers, reuse_port_socket
@@ -163,7 +163,7 @@ def _build_app(settings: Settings, run_worker: bool):  # type: ignore[no-untyped
     from redis_persist.app import create_app
 
     try:
-        return create_app(settings, run_worker=run_worker, freeze_heap=True)
+        return create_app(settings, run_worker=run_worker, tune_gc=True)
     except GraphLoadError as error:
         _fail(f"cannot load graphs: {error}", 2)
 
@@ -229,7 +229,7 @@ async def _run_until_signalled(services) -> None:  # type: ignore[no-untyped-def
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    freeze_startup_heap()
+    tune_gc_after_startup()
     log.info("worker started", extra={"replica": services.settings.service_name})
     try:
         await stop.wait()

@@ -1,4 +1,4 @@
-"""`serve` takes its startup heap out of the GC's full collections (redis_persist/heap.py).
+"""`serve` takes its startup heap out of the GC's full collections and spaces them out (redis_persist/heap.py).
 
 Unfrozen, a full collection in a replica walks ~175,000 startup objects: a 100-300 ms pause of every request
 and node in flight, several times a minute under load (README, Performance).
@@ -14,19 +14,22 @@ from asgi_lifespan import LifespanManager
 
 from redis_persist import cli
 from redis_persist.app import create_app
+from redis_persist.heap import YOUNG_COLLECTION_THRESHOLD
 
 from .conftest import DEFAULT_ENV, settings_from_env
 
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    """Start and end with nothing frozen, so this test process's own collections stay as they were."""
+    """Start and end with nothing frozen and the thresholds as they were, for this test process's own sake."""
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
-async def test_serve_app_freezes_the_startup_heap_once_started(clean_redis: str, unfrozen: None) -> None:
+async def test_serve_app_freezes_the_startup_heap_and_spaces_out_collections(clean_redis: str, unfrozen: None) -> None:
     settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": "heap", **DEFAULT_ENV})
     app = cli._build_app(settings, run_worker=True)  # what `redis-persist serve` runs
     assert gc.get_freeze_count() == 0
@@ -36,9 +39,11 @@ async def test_serve_app_freezes_the_startup_heap_once_started(clean_redis: str,
         # LangGraph, FastAPI, redis-py and the app are loaded: far more than is left to walk.
         assert frozen > 50_000
         assert walked < frozen / 5
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
 
 
-async def test_apps_built_for_tests_do_not_freeze(clean_redis: str, unfrozen: None) -> None:
+async def test_apps_built_for_tests_leave_the_gc_alone(clean_redis: str, unfrozen: None) -> None:
     settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": "heap", **DEFAULT_ENV})
     async with LifespanManager(create_app(settings, run_worker=False), startup_timeout=30, shutdown_timeout=30):
         assert gc.get_freeze_count() == 0
+        assert gc.get_threshold()[0] != YOUNG_COLLECTION_THRESHOLD
