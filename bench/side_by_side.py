@@ -77,7 +77,10 @@ class OurCpu(threading.Thread):
         while not self.done.wait(0.25):
             for pid in self._tree():
                 if (sample := self._cpu(pid)) is not None:
-                    self.last[pid] = sample
+                    cpu, cmd = sample
+                    # An exited process not yet reaped reads an empty command line (seen at the end of runs,
+                    # when the embedded Redis then counted as the service): keep the one read before.
+                    self.last[pid] = (cpu, cmd or self.last.get(pid, (0.0, ""))[1])
             if self.baseline is None and self.last and self._healthy():
                 self.baseline = {pid: cpu for pid, (cpu, _) in self.last.items()}
 
