@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
@@ -16,10 +17,30 @@ from redis_persist.store.lean_client import KEPT_CONNECTIONS, LeanRedis
 pytestmark = pytest.mark.asyncio
 
 
-def _client(url: str) -> LeanRedis:
-    client = RedisConnections.from_url(url).async_client(max_connections=100, decode_responses=True)
-    assert isinstance(client, LeanRedis)
-    return client
+@pytest.fixture
+async def client(clean_redis: str) -> AsyncIterator[LeanRedis]:
+    """The service's client for the session's Redis (a LeanRedis), closed after the test."""
+    lean = RedisConnections.from_url(clean_redis).async_client(max_connections=100, decode_responses=True)
+    assert isinstance(lean, LeanRedis)
+    yield lean
+    await lean.aclose()
+    await lean.connection_pool.disconnect()  # a client given its pool leaves it open
+
+
+@pytest.fixture
+async def plain(clean_redis: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """redis-py's own client, to compare with or to change keys from outside."""
+    other = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
+    yield other
+    await other.aclose()
+
+
+@pytest.fixture
+def admin(clean_redis: str) -> Iterator[redis.Redis]:
+    """A synchronous client for CLIENT LIST / CLIENT KILL."""
+    sync = redis.Redis.from_url(clean_redis)
+    yield sync
+    sync.close()
 
 
 async def _server_drops_kept_connections(client: LeanRedis, admin: redis.Redis) -> None:
@@ -36,75 +57,57 @@ async def _server_drops_kept_connections(client: LeanRedis, admin: redis.Redis) 
         await asyncio.sleep(0.01)
 
 
-async def test_replies_are_parsed_as_redis_py_parses_them(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    plain = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
-    try:
-        await client.hset("h", mapping={"a": "1", "b": "é"})
-        await client.zadd("z", {"x": 1.5, "y": 2})
-        commands = (("HGETALL", "h"), ("ZRANGE", "z", 0, -1, "WITHSCORES"), ("EXISTS", "h", "nope"), ("GET", "nope"))
-        for command in commands:
-            assert await client.execute_command(*command) == await plain.execute_command(*command)
-        assert await client.zrevrangebyscore("z", "+inf", "-inf", withscores=True) == [("y", 2.0), ("x", 1.5)]
-        assert await client.hgetall("h") == {"a": "1", "b": "é"}
-        with pytest.raises(ResponseError, match="WRONGTYPE"):
-            await client.get("h")
-        assert await client.get("nope") is None  # an error reply leaves nothing behind on the connection
-    finally:
-        await client.aclose()
-        await plain.aclose()
+async def test_replies_are_parsed_as_redis_py_parses_them(client: LeanRedis, plain: redis.asyncio.Redis) -> None:
+    await client.hset("h", mapping={"a": "1", "b": "é"})
+    await client.zadd("z", {"x": 1.5, "y": 2})
+    commands = (("HGETALL", "h"), ("ZRANGE", "z", 0, -1, "WITHSCORES"), ("EXISTS", "h", "nope"), ("GET", "nope"))
+    for command in commands:
+        assert await client.execute_command(*command) == await plain.execute_command(*command)
+    assert await client.zrevrangebyscore("z", "+inf", "-inf", withscores=True) == [("y", 2.0), ("x", 1.5)]
+    assert await client.hgetall("h") == {"a": "1", "b": "é"}
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await client.get("h")
+    assert await client.get("nope") is None  # an error reply leaves nothing behind on the connection
 
 
-async def test_a_kept_connection_the_server_closed_is_replaced_before_sending(clean_redis: str) -> None:
+async def test_a_kept_connection_the_server_closed_is_replaced_before_sending(
+    client: LeanRedis, admin: redis.Redis,
+) -> None:
     """Even an at-most-once command (never re-sent once it may have run) gets through after Redis drops the
     connection the client kept: the pool's readiness check runs before each use, as it did for every command."""
-    client = _client(clean_redis)
-    admin = redis.Redis.from_url(clean_redis)
-    try:
-        await client.set("k", "before")
-        await _server_drops_kept_connections(client, admin)
-        with sent_at_most_once():
-            assert await client.incr("counter") == 1
-        assert await client.get("k") == "before"
-    finally:
-        await client.aclose()
-        admin.close()
+    await client.set("k", "before")
+    await _server_drops_kept_connections(client, admin)
+    with sent_at_most_once():
+        assert await client.incr("counter") == 1
+    assert await client.get("k") == "before"
 
 
-async def test_a_command_cancelled_mid_reply_does_not_leave_its_reply_for_the_next(clean_redis: str) -> None:
+async def test_a_command_cancelled_mid_reply_does_not_leave_its_reply_for_the_next(client: LeanRedis) -> None:
     """(redis-py turns a cancel during a read into a TimeoutError and re-sends: the wait may also just end.)"""
-    client = _client(clean_redis)
-    try:
-        await client.rpush("list", "item")
-        for _ in range(10):
-            waiting = asyncio.create_task(client.blpop(["empty"], timeout=0.1))
-            await asyncio.sleep(0)  # let it send
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                assert await waiting is None
-            assert await client.lrange("list", 0, -1) == ["item"]
-            assert await client.get("nope") is None
-    finally:
-        await client.aclose()
+    await client.rpush("list", "item")
+    for _ in range(10):
+        waiting = asyncio.create_task(client.blpop(["empty"], timeout=0.1))
+        await asyncio.sleep(0)  # let it send
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            assert await waiting is None
+        assert await client.lrange("list", 0, -1) == ["item"]
+        assert await client.get("nope") is None
 
 
-async def test_many_concurrent_commands_each_get_their_own_reply(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    try:
-        async def round_trip(index: int) -> None:
-            for step in range(20):
-                await client.set(f"k{index}", f"{index}-{step}")
-                assert await client.get(f"k{index}") == f"{index}-{step}"
+async def test_many_concurrent_commands_each_get_their_own_reply(client: LeanRedis) -> None:
+    async def round_trip(index: int) -> None:
+        for step in range(20):
+            await client.set(f"k{index}", f"{index}-{step}")
+            assert await client.get(f"k{index}") == f"{index}-{step}"
 
-        await asyncio.gather(*(round_trip(index) for index in range(3 * KEPT_CONNECTIONS)))
-        assert len(client._kept) <= KEPT_CONNECTIONS
-    finally:
-        await client.aclose()
+    await asyncio.gather(*(round_trip(index) for index in range(3 * KEPT_CONNECTIONS)))
+    assert len(client._kept) <= KEPT_CONNECTIONS
 
 
-async def test_a_plain_pipeline_answers_as_redis_pys_and_goes_out_on_a_kept_connection(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    plain = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
+async def test_a_plain_pipeline_answers_as_redis_pys_and_goes_out_on_a_kept_connection(
+    client: LeanRedis, plain: redis.asyncio.Redis,
+) -> None:
     taken = 0
     get_connection = client.connection_pool.get_connection
 
@@ -114,78 +117,62 @@ async def test_a_plain_pipeline_answers_as_redis_pys_and_goes_out_on_a_kept_conn
         return await get_connection(*args, **kwargs)
 
     client.connection_pool.get_connection = counted_get_connection
-    try:
-        await client.set("s", "text")
-        assert taken == 1
-        for _ in range(5):
-            results = []
-            for redis_client in (client, plain):
-                pipe = redis_client.pipeline(transaction=False)
-                pipe.hset("h", mapping={"a": "1"}).hgetall("h").incr("s").get("nope").json().set("j", "$", {"x": [1]})
-                pipe.json().get("j", "$.x")
-                results.append(await pipe.execute(raise_on_error=False))
-                await redis_client.delete("h", "j")
-            ours, theirs = results
-            assert [type(item) for item in ours] == [type(item) for item in theirs]
-            assert ours[:2] + ours[3:] == theirs[:2] + theirs[3:] == [1, {"a": "1"}, None, True, [[1]]]
-            assert isinstance(ours[2], ResponseError)  # INCR of a non-number: the error in its place
-        assert taken == 1, "a plain pipeline took a connection from the pool instead of a kept one"
-        pipe = client.pipeline(transaction=False)
-        pipe.set("k", "v").incr("s").get("k")
-        with pytest.raises(ResponseError):
+    await client.set("s", "text")
+    assert taken == 1
+    for _ in range(5):
+        results = []
+        for redis_client in (client, plain):
+            pipe = redis_client.pipeline(transaction=False)
+            pipe.hset("h", mapping={"a": "1"}).hgetall("h").incr("s").get("nope").json().set("j", "$", {"x": [1]})
+            pipe.json().get("j", "$.x")
+            results.append(await pipe.execute(raise_on_error=False))
+            await redis_client.delete("h", "j")
+        ours, theirs = results
+        assert [type(item) for item in ours] == [type(item) for item in theirs]
+        assert ours[:2] + ours[3:] == theirs[:2] + theirs[3:] == [1, {"a": "1"}, None, True, [[1]]]
+        assert isinstance(ours[2], ResponseError)  # INCR of a non-number: the error in its place
+    assert taken == 1, "a plain pipeline took a connection from the pool instead of a kept one"
+    pipe = client.pipeline(transaction=False)
+    pipe.set("k", "v").incr("s").get("k")
+    with pytest.raises(ResponseError):
+        await pipe.execute()
+    assert await client.get("k") == "v"  # every reply was read: the connection is in step
+
+
+async def test_pipelines_and_commands_in_flight_together_each_get_their_own_replies(client: LeanRedis) -> None:
+    async def both(index: int) -> None:
+        for step in range(10):
+            pipe = client.pipeline(transaction=False)
+            pipe.set(f"p{index}", step).get(f"p{index}").lpush(f"l{index}", step)
+            assert await pipe.execute() == [True, str(step), step + 1]
+            assert await client.llen(f"l{index}") == step + 1
+
+    await asyncio.gather(*(both(index) for index in range(2 * KEPT_CONNECTIONS)))
+    assert len(client._kept) <= KEPT_CONNECTIONS
+
+
+async def test_a_pipeline_after_the_server_dropped_the_kept_connection_gets_through(
+    client: LeanRedis, admin: redis.Redis,
+) -> None:
+    await client.set("k", "before")
+    await _server_drops_kept_connections(client, admin)
+    pipe = client.pipeline(transaction=False)
+    pipe.get("k").incr("counter")
+    assert await pipe.execute() == ["before", 1]
+
+
+async def test_a_transaction_still_fails_when_a_watched_key_changes(
+    client: LeanRedis, plain: redis.asyncio.Redis,
+) -> None:
+    await client.set("w", "1")
+    async with client.pipeline(transaction=True) as pipe:
+        await pipe.watch("w")
+        await plain.set("w", "2")
+        pipe.multi()
+        pipe.set("w", "3")
+        with pytest.raises(redis.WatchError):
             await pipe.execute()
-        assert await client.get("k") == "v"  # every reply was read: the connection is in step
-    finally:
-        await client.aclose()
-        await plain.aclose()
-
-
-async def test_pipelines_and_commands_in_flight_together_each_get_their_own_replies(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    try:
-        async def both(index: int) -> None:
-            for step in range(10):
-                pipe = client.pipeline(transaction=False)
-                pipe.set(f"p{index}", step).get(f"p{index}").lpush(f"l{index}", step)
-                assert await pipe.execute() == [True, str(step), step + 1]
-                assert await client.llen(f"l{index}") == step + 1
-
-        await asyncio.gather(*(both(index) for index in range(2 * KEPT_CONNECTIONS)))
-        assert len(client._kept) <= KEPT_CONNECTIONS
-    finally:
-        await client.aclose()
-
-
-async def test_a_pipeline_after_the_server_dropped_the_kept_connection_gets_through(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    admin = redis.Redis.from_url(clean_redis)
-    try:
-        await client.set("k", "before")
-        await _server_drops_kept_connections(client, admin)
-        pipe = client.pipeline(transaction=False)
-        pipe.get("k").incr("counter")
-        assert await pipe.execute() == ["before", 1]
-    finally:
-        await client.aclose()
-        admin.close()
-
-
-async def test_a_transaction_still_fails_when_a_watched_key_changes(clean_redis: str) -> None:
-    client = _client(clean_redis)
-    other = redis.asyncio.Redis.from_url(clean_redis, decode_responses=True)
-    try:
-        await client.set("w", "1")
-        async with client.pipeline(transaction=True) as pipe:
-            await pipe.watch("w")
-            await other.set("w", "2")
-            pipe.multi()
-            pipe.set("w", "3")
-            with pytest.raises(redis.WatchError):
-                await pipe.execute()
-        assert await client.get("w") == "2"
-        pipe = client.pipeline(transaction=True)
-        pipe.set("w", "4").get("w")
-        assert await pipe.execute() == [True, "4"]
-    finally:
-        await client.aclose()
-        await other.aclose()
+    assert await client.get("w") == "2"
+    pipe = client.pipeline(transaction=True)
+    pipe.set("w", "4").get("w")
+    assert await pipe.execute() == [True, "4"]
