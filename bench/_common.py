@@ -267,6 +267,16 @@ async def create_task(client: httpx.AsyncClient, task_id: str, graph: str, initi
     return sent, answered
 
 
+async def create_task_raw(connection: RawConnection, task_id: str, graph: str, initial_state: dict) -> float:
+    """create_task() on a RawConnection; returns the seconds until the 202 came back."""
+    body = {"graph_name": graph, "initial_state": initial_state, "task_id": task_id}
+    sent = time.perf_counter()
+    status, answer = await connection.request("POST", f"/api/tasks/execute?task_id={task_id}", body)
+    if status != 202:
+        raise RuntimeError(f"create {task_id}: HTTP {status} {answer[:300]!r}")
+    return time.perf_counter() - sent
+
+
 async def follow_sse(client: httpx.AsyncClient, task_id: str) -> list[tuple[float, dict[str, Any]]]:
     """Every event of the task with the time we received it, until the final status event."""
     received = []

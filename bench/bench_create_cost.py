@@ -25,6 +25,7 @@ from pathlib import Path
 from _common import (
     CpuMeter,
     RawConnection,
+    create_task_raw,
     embedded_redis,
     exit_on_sigterm,
     finish_machine_info,
@@ -47,13 +48,8 @@ async def burst(base_url: str, creates: int, concurrency: int) -> list[float]:
         async with RawConnection(base_url) as connection:
             while remaining > 0:
                 remaining -= 1
-                body = {"graph_name": "data_pipeline", "initial_state": {"step_seconds": 0},
-                        "task_id": uuid.uuid4().hex}
-                sent = time.perf_counter()
-                status, answer = await connection.request("POST", "/api/tasks/execute", body)
-                latencies.append(time.perf_counter() - sent)
-                if status != 202:
-                    raise SystemExit(f"create: HTTP {status} {answer[:300]!r}")
+                latencies.append(await create_task_raw(connection, uuid.uuid4().hex, "data_pipeline",
+                                                       {"step_seconds": 0}))
 
     await asyncio.gather(*(one_connection() for _ in range(concurrency)))
     return latencies

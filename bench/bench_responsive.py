@@ -28,6 +28,7 @@ from _common import (
     add_replica_options,
     async_client,
     create_task,
+    create_task_raw,
     embedded_redis,
     exit_on_sigterm,
     finish_machine_info,
@@ -63,12 +64,7 @@ async def create_all(base_url: str, ids: list[str], creators: int, created: list
         async with RawConnection(base_url) as connection:
             while queue:
                 task_id = queue.pop()
-                body = {"graph_name": GRAPH, "initial_state": {"step_seconds": 0}, "task_id": task_id}
-                sent = time.perf_counter()
-                status, answer = await connection.request("POST", f"/api/tasks/execute?task_id={task_id}", body)
-                latencies.append(time.perf_counter() - sent)
-                if status != 202:
-                    raise RuntimeError(f"create {task_id}: HTTP {status} {answer[:300]!r}")
+                latencies.append(await create_task_raw(connection, task_id, GRAPH, {"step_seconds": 0}))
                 created.append(task_id)
 
     await asyncio.gather(*((raw_creator if raw_client else creator)() for _ in range(creators)))
