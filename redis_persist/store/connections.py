@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelConnectionPool
@@ -26,7 +26,7 @@ from redis.exceptions import AuthenticationError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry as SyncRetry
 
-from redis_persist.store.lean_client import LeanRedis
+from redis_persist.store.lean_client import LeanConnection, LeanRedis, LeanSSLConnection, LeanUnixDomainSocketConnection
 
 T = TypeVar("T")
 SENTINEL_SCHEME = "redis+sentinel"
@@ -281,15 +281,16 @@ def retries_within(seconds: float) -> int:
 
 
 def _with_connection_class(kwargs: dict[str, Any]) -> dict[str, Any]:
-    # An asyncio pool built by hand (not from_url) needs the connection class the URL implies.
+    # An asyncio pool built by hand (not from_url) needs the connection class the URL implies; LeanRedis's pools
+    # take the ones that send without a timer when they can.
     kwargs = dict(kwargs)
     if kwargs.pop("ssl", False):
-        kwargs["connection_class"] = SSLConnection
+        kwargs["connection_class"] = LeanSSLConnection
     elif "unix_socket_path" in kwargs:
         kwargs["path"] = kwargs.pop("unix_socket_path")
-        kwargs["connection_class"] = UnixDomainSocketConnection
+        kwargs["connection_class"] = LeanUnixDomainSocketConnection
     else:
-        kwargs["connection_class"] = Connection
+        kwargs["connection_class"] = LeanConnection
     return kwargs
 
 

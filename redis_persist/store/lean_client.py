@@ -6,28 +6,72 @@ task and every poll a command, that is a large share of a replica's CPU (bench/R
 This client keeps a stack of connections it has used and sends on them directly. What a command does on a
 connection is unchanged: the pool's readiness check before use, redis-py's own send, reply parsing and
 response callbacks, and the connection's retry policy (store/connections.py: which errors may be re-sent).
-Pipelines, Pub/Sub and scripts' loading go through redis-py as before (a pipeline builds its RedisJSON
-command object once instead of per command).
+Pipelines, Pub/Sub and scripts' loading go through redis-py as before (a client builds its pipelines' RedisJSON
+command object once, and its connections send without a timer when sending cannot wait: see the classes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import copy
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # Connections held between commands; more concurrent commands than this take theirs from the pool and give
 # them back. Bounded so one burst does not keep hundreds of sockets out of the pool for good.
 KEPT_CONNECTIONS = 64
 
 
+class _SendsWithoutTimer:
+    """A connection that sends a command without `asyncio.wait_for` when the send cannot wait.
+
+    redis-py bounds every send by `socket_timeout` with `asyncio.wait_for`, which on Python 3.11 runs the send as
+    a task of its own, with a timer: ~8 % of a task process's CPU with 10,000 tasks waiting (bench/README.md,
+    "Sends without a timer"). A send waits only when the writer pauses, which it does once the transport buffers
+    more than its high-water mark. With nothing buffered and a command below that mark, the write is taken at
+    once and the timeout has nothing to bound. Anything else (a connection to open or closing, data still
+    buffered, a large command) goes through redis-py's send, timeout included; the health check runs first as
+    redis-py runs it."""
+
+    async def send_packed_command(self, command: bytes | str | Iterable[bytes], check_health: bool = True) -> None:
+        writer = self._writer  # type: ignore[attr-defined]
+        if not self.is_connected or type(command) is not list:  # type: ignore[attr-defined]
+            return await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        if check_health:
+            await self.check_health()  # type: ignore[attr-defined]
+        transport = writer.transport
+        if (transport.is_closing() or transport.get_write_buffer_size()
+                or sum(map(len, command)) > transport.get_write_buffer_limits()[1]):
+            return await super().send_packed_command(command, check_health=False)  # type: ignore[misc]
+        try:
+            writer.writelines(command)
+        except OSError as error:  # as redis-py reports a failed write
+            await self.disconnect(nowait=True)  # type: ignore[attr-defined]
+            raise RedisConnectionError(f"Error while writing to socket. {error}.") from error
+        return None
+
+
+class LeanConnection(_SendsWithoutTimer, Connection):
+    """redis-py's TCP connection, sending without a timer when it cannot wait."""
+
+
+class LeanSSLConnection(_SendsWithoutTimer, SSLConnection):
+    """redis-py's TLS connection, sending without a timer when it cannot wait."""
+
+
+class LeanUnixDomainSocketConnection(_SendsWithoutTimer, UnixDomainSocketConnection):
+    """redis-py's Unix socket connection, sending without a timer when it cannot wait."""
+
+
 class _OneJsonPipeline(Pipeline):
-    """A pipeline whose `json()` is built once: redis-py builds a new RedisJSON command object, and sets its 13
-    reply callbacks again, at every call, and the checkpointer calls it once per pending write it queues
-    (a quarter of `aput_writes`'s CPU, bench/README.md, "One round trip per checkpoint")."""
+    """A pipeline whose `json()` is built once per client: redis-py builds a new RedisJSON command object, with 13
+    reply callbacks set again, at every call. The checkpointer calls it once per pending write it queues
+    (a quarter of `aput_writes`'s CPU, bench/README.md, "One round trip per checkpoint"), on a new pipeline
+    each time (6 % of a task process's CPU with 10,000 tasks waiting)."""
 
     _json: Any = None
     _owner: LeanRedis | None = None
@@ -36,7 +80,7 @@ class _OneJsonPipeline(Pipeline):
         if args or kwargs:  # another encoder or decoder: a command object of its own, as redis-py does
             return super().json(*args, **kwargs)
         if self._json is None:
-            self._json = super().json()
+            self._json = super().json() if self._owner is None else self._owner._json_for(self)
         return self._json
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
@@ -65,6 +109,18 @@ class LeanRedis(Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept: list[AbstractConnection] = []
+        self._pipeline_json: Any = None
+
+    def _json_for(self, pipeline: Pipeline) -> Any:
+        """The RedisJSON command object of one of this client's pipelines: a copy, rebound to the pipeline, of
+        one built once. Building it registers its reply callbacks in this client's callbacks, which its
+        pipelines share, so they stay in place for every copy."""
+        if self._pipeline_json is None:
+            self._pipeline_json = Pipeline.json(pipeline)
+        command = copy.copy(self._pipeline_json)
+        command.client = pipeline
+        command.execute_command = pipeline.execute_command
+        return command
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         is_special = str(args[0]).upper().startswith("HIMPORT")  # per-connection state: redis-py's path handles it

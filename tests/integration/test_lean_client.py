@@ -12,7 +12,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from redis_persist.store.connections import RedisConnections, sent_at_most_once
-from redis_persist.store.lean_client import KEPT_CONNECTIONS, LeanRedis
+from redis_persist.store.lean_client import KEPT_CONNECTIONS, LeanConnection, LeanRedis
 
 pytestmark = pytest.mark.asyncio
 
@@ -176,3 +176,103 @@ async def test_a_transaction_still_fails_when_a_watched_key_changes(
     pipe = client.pipeline(transaction=True)
     pipe.set("w", "4").get("w")
     assert await pipe.execute() == [True, "4"]
+
+
+async def test_two_pipelines_json_commands_each_go_into_their_own_pipeline(client: LeanRedis) -> None:
+    first, second = client.pipeline(transaction=False), client.pipeline(transaction=False)
+    first.json().set("a", "$", {"n": 1})
+    second.json().set("b", "$", {"n": 2})
+    second.json().get("b", "$.n")
+    assert await first.execute() == [True]
+    assert await client.exists("b") == 0
+    assert await second.execute() == [True, [2]]
+    assert await client.json().get("a", "$.n") == [1]
+
+
+@pytest.fixture
+def wait_fors(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The timeouts of the `asyncio.wait_for` calls redis-py's connections make, recorded."""
+    import redis.asyncio.connection as connection_module
+
+    calls: list[float | None] = []
+    original = asyncio.wait_for
+
+    async def recorded(awaitable, timeout):  # type: ignore[no-untyped-def]
+        calls.append(timeout)
+        return await original(awaitable, timeout)
+
+    monkeypatch.setattr(connection_module.asyncio, "wait_for", recorded)
+    return calls
+
+
+async def test_commands_that_cannot_wait_are_sent_without_a_timer(
+    client: LeanRedis, wait_fors: list[float | None],
+) -> None:
+    await client.set("k", "v")  # the first command opens the connection (its handshake is redis-py's)
+    assert type(client._kept[0]) is LeanConnection and client._kept[0].socket_timeout
+    wait_fors.clear()
+    for step in range(20):
+        await client.set("k", step)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr("k").json().set("j", "$", {"step": step})
+        assert await pipe.execute() == [step + 1, True]
+    assert wait_fors == [], "a small command on an idle connection went through asyncio.wait_for"
+    big = "x" * (4 * 1024 * 1024)  # above the transport's high-water mark: the send may wait for the socket
+    await client.set("big", big)
+    assert wait_fors, "a command that may wait for the socket was sent without its timeout"
+    assert await client.strlen("big") == len(big)
+
+
+@contextlib.asynccontextmanager
+async def _stallable_proxy(redis_url: str) -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """A TCP proxy to Redis that stops reading what clients send once the event is set (a Redis that hangs)."""
+    target = redis.asyncio.connection.parse_url(redis_url)
+    stalled = asyncio.Event()
+    pipes: set[asyncio.Task] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stall: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if stall and stalled.is_set():
+                    await asyncio.Event().wait()  # never reads again: the client's socket fills up
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(target["host"], target["port"])
+        for task in (asyncio.create_task(pipe(reader, upstream_writer, True)),
+                     asyncio.create_task(pipe(upstream_reader, writer, False))):
+            pipes.add(task)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}/{target.get('db', 0)}?socket_timeout=1", stalled
+    finally:
+        server.close()
+        for task in pipes:
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("size", [10, 32 * 1024 * 1024], ids=["small", "larger-than-the-socket-buffers"])
+async def test_a_command_to_a_redis_that_stopped_reading_times_out(clean_redis: str, size: int) -> None:
+    """Small (sent at once, the reply's wait times out) or too large for the socket (the send's wait times
+    out): either way the caller gets redis-py's TimeoutError after `socket_timeout`, never a hang."""
+    async with _stallable_proxy(clean_redis) as (url, stalled):
+        lean = RedisConnections.from_url(url, retries=0).async_client(max_connections=4, decode_responses=True)
+        try:
+            await lean.set("k", "v")
+            stalled.set()
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await asyncio.wait_for(lean.set("k", "x" * size), 30)
+            assert asyncio.get_running_loop().time() - started < 10
+        finally:
+            await lean.aclose()
+            await lean.connection_pool.disconnect()
