@@ -1,6 +1,6 @@
 """Many waiting tasks: N tasks in flight on one replica whose nodes each `await asyncio.sleep(S)`.
 
-    .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1]
+    .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1] [--raw-client]
 
 The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
 N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import redis
 from _common import (
+    RawConnection,
     add_replica_options,
     async_client,
     create_task,
+    create_task_raw,
     embedded_redis,
     finish_machine_info,
     machine_info,
@@ -54,9 +56,18 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-async def create_all(base_url: str, ids: list[str], sleep: float) -> float:
-    semaphore = asyncio.Semaphore(100)
+async def create_all(base_url: str, ids: list[str], sleep: float, raw_client: bool) -> float:
     started = time.perf_counter()
+    if raw_client:
+        pending = iter(ids)
+
+        async def creator() -> None:
+            async with RawConnection(base_url) as connection:
+                for task_id in pending:
+                    await create_task_raw(connection, task_id, "data_pipeline", {"step_seconds": sleep})
+        await asyncio.gather(*(creator() for _ in range(100)))
+        return time.perf_counter() - started
+    semaphore = asyncio.Semaphore(100)
     async with async_client(base_url) as client:
         async def one(task_id: str) -> None:
             async with semaphore:
@@ -85,6 +96,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--sleep", type=float, default=10.0)
     add_replica_options(parser, workers=1)
+    parser.add_argument("--raw-client", action="store_true",
+                        help="create over kept raw HTTP/1.1 connections (bench/_common.RawConnection) instead of "
+                             "httpx, whose ~2-4 ms of CPU per request competes with the replica for the cores")
     args = parser.parse_args()
     info = machine_info()
     ids = [uuid.uuid4().hex for _ in range(args.tasks)]
@@ -105,7 +119,7 @@ def main() -> None:
         sampler.start()
         started = time.perf_counter()
         try:
-            create_seconds = run(create_all(service.url, ids, args.sleep))
+            create_seconds = run(create_all(service.url, ids, args.sleep, args.raw_client))
             deadline = time.monotonic() + args.sleep * 4 * 20 + 600
             while time.monotonic() < deadline:
                 done = client.zcard(keys.status_index("completed"))
@@ -122,7 +136,7 @@ def main() -> None:
         client.close()
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
-        "api_processes": args.api_processes, "settings": args.env,
+        "api_processes": args.api_processes, "settings": args.env, "raw_client": args.raw_client,
         "completed": done, "failed": failed, "create_all_s": round(create_seconds, 1),
         "last_completed_after_s": round(all_done, 1),
         "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),

@@ -28,15 +28,19 @@ OUR_PORT = 18710  # side_by_side.sh's port for redis-persist
 
 
 class OurCpu(threading.Thread):
-    """CPU of our whole process tree (supervisor, children, embedded Redis) from our first healthy answer on.
+    """CPU and peak RSS of our whole process tree (supervisor, children, embedded Redis) from our first healthy
+    answer on, with the embedded Redis apart.
 
-    load.py's `server cpu` counts the supervisor process alone, which does no work with --workers > 1.
+    load.py's `server cpu` counts the supervisor process alone, which does no work with --workers > 1, and its
+    peak RSS is the whole tree's: the replica's processes and the embedded Redis, which stands in for the Redis
+    that replicas share when REDIS_URL is set.
     """
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.baseline: dict[int, float] | None = None
         self.last: dict[int, tuple[float, str]] = {}
+        self.peak_rss_kb = {"service": 0, "redis": 0, "tree": 0}
         self.done = threading.Event()
 
     @staticmethod
@@ -47,6 +51,25 @@ class OurCpu(threading.Thread):
         except OSError:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), cmd
+
+    @staticmethod
+    def _rss_kb(pid: int) -> int:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return 0
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return int(found[1]) if found else 0
+
+    def _sample_rss(self, pids: list[int]) -> None:
+        service = redis = 0
+        for pid in pids:
+            if "valkey" in self.last.get(pid, (0.0, ""))[1]:
+                redis += self._rss_kb(pid)
+            else:
+                service += self._rss_kb(pid)
+        for part, kb in (("service", service), ("redis", redis), ("tree", service + redis)):
+            self.peak_rss_kb[part] = max(self.peak_rss_kb[part], kb)
 
     def _tree(self) -> list[int]:
         parents: dict[int, list[int]] = {}
@@ -75,7 +98,8 @@ class OurCpu(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(0.25):
-            for pid in self._tree():
+            pids = self._tree()
+            for pid in pids:
                 if (sample := self._cpu(pid)) is not None:
                     cpu, cmd = sample
                     # An exited process not yet reaped reads an empty command line (seen at the end of runs,
@@ -83,13 +107,17 @@ class OurCpu(threading.Thread):
                     self.last[pid] = (cpu, cmd or self.last.get(pid, (0.0, ""))[1])
             if self.baseline is None and self.last and self._healthy():
                 self.baseline = {pid: cpu for pid, (cpu, _) in self.last.items()}
+            if self.baseline is not None:
+                self._sample_rss(pids)
 
     def totals(self) -> dict[str, float]:
         base = self.baseline or {}
         service = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" not in cmd)
         redis = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" in cmd)
         processes = {f"{pid} {cmd[:120]}": round(cpu - base.get(pid, 0.0), 2) for pid, (cpu, cmd) in self.last.items()}
-        return {"service_cpu_s": round(service, 2), "redis_cpu_s": round(redis, 2), "cpu_s_by_process": processes}
+        peaks = {f"peak_rss_mb_{part}": round(kb / 1024, 1) for part, kb in self.peak_rss_kb.items()}
+        return {"service_cpu_s": round(service, 2), "redis_cpu_s": round(redis, 2), "cpu_s_by_process": processes,
+                **peaks}
 
 
 RATIO = re.compile(r"^ratio tasks/s ours/peer = (?P<ratio>[\d.]+)")
@@ -138,7 +166,9 @@ def main() -> None:
         sides["ours"].update(cpu, service_cpu_ms_per_task=round(cpu["service_cpu_s"] * 1000 / args.tasks, 1),
                              redis_cpu_ms_per_task=round(cpu["redis_cpu_s"] * 1000 / args.tasks, 1))
         print(f"ours, whole process tree while under load: service {cpu['service_cpu_s']} CPU-s "
-              f"({sides['ours']['service_cpu_ms_per_task']} ms/task), embedded Redis {cpu['redis_cpu_s']} CPU-s")
+              f"({sides['ours']['service_cpu_ms_per_task']} ms/task), embedded Redis {cpu['redis_cpu_s']} CPU-s; "
+              f"peak RSS: replica processes {cpu['peak_rss_mb_service']} MB, embedded Redis "
+              f"{cpu['peak_rss_mb_redis']} MB, together {cpu['peak_rss_mb_tree']} MB")
     machine["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     machine["run_wall_s"] = round(time.monotonic() - started, 1)
     result = {"command": f"SERVE_ARGS='{serve_args}' {' '.join(command)}", "node_sleep_s": float(args.sleep),
