@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from redis_persist.engine.checkpoint_serde import PlainFirstSerializer
 from redis_persist.engine.saver import _OneRoundTripPut
+from redis_persist.store.connections import RedisConnections
 from redis_persist.store.lean_client import LeanRedis
 
 
@@ -98,10 +99,15 @@ def recorded_puts(recording: _Recording) -> list[tuple[Any, ...]]:
 @pytest.fixture
 async def client(clean_redis: str):
     redis = Redis.from_url(clean_redis)
-    lean = LeanRedis.from_url(clean_redis)
+    # Built as the service builds its saver's client: LangGraph writes a step's checkpoint in the background while
+    # the next steps run, so a fast graph has many writes in flight, and a plain pool (what LeanRedis.from_url
+    # makes) fails past its 100 connections where the service's blocking pool makes callers wait.
+    lean = RedisConnections.from_url(clean_redis).async_client(max_connections=100, decode_responses=False)
+    assert isinstance(lean, LeanRedis)
     redis.lean = lean  # type: ignore[attr-defined]  # ours writes through it, the library through `redis`
     yield redis
     await lean.aclose()
+    await lean.connection_pool.disconnect()  # a client given its pool leaves it open
     await redis.aclose()
 
 
