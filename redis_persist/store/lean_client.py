@@ -117,6 +117,7 @@ class LeanRedis(Redis):
         pipelines share, so they stay in place for every copy."""
         if self._pipeline_json is None:
             self._pipeline_json = Pipeline.json(pipeline)
+            self._pipeline_json.client = self._pipeline_json.execute_command = None  # not kept for good
         command = copy.copy(self._pipeline_json)
         command.client = pipeline
         command.execute_command = pipeline.execute_command
