@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 
 from redis_persist import cli
 from redis_persist.app import create_app
-from redis_persist.heap import YOUNG_COLLECTION_THRESHOLD
+from redis_persist.heap import OLD_COLLECTION_THRESHOLD, YOUNG_COLLECTION_THRESHOLD
 
 from .conftest import DEFAULT_ENV, settings_from_env
 
@@ -39,11 +39,11 @@ async def test_serve_app_freezes_the_startup_heap_and_spaces_out_collections(cle
         # LangGraph, FastAPI, redis-py and the app are loaded: far more than is left to walk.
         assert frozen > 50_000
         assert walked < frozen / 5
-        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, OLD_COLLECTION_THRESHOLD)
 
 
 async def test_apps_built_for_tests_leave_the_gc_alone(clean_redis: str, unfrozen: None) -> None:
     settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": "heap", **DEFAULT_ENV})
     async with LifespanManager(create_app(settings, run_worker=False), startup_timeout=30, shutdown_timeout=30):
         assert gc.get_freeze_count() == 0
-        assert gc.get_threshold()[0] != YOUNG_COLLECTION_THRESHOLD
+        assert gc.get_threshold() == (700, 10, 10)  # Python's defaults
