@@ -25,7 +25,7 @@ def tune_gc_after_startup() -> None:
       and checkpoints) and with the default threshold a full collection (~0.5 s there) ran every ~3.5 s:
       102 of them, 53 CPU-s, in one 10,000-task run; 6 with this threshold (README, Performance).
     - Old threshold: in the same run on a faster machine, each child still ran 7-8 full collections as its
-      heap grew to ~450 MB, the last ones 1.2-1.7 s each; with 100, one of ~0.07 s. Garbage that reference
+      heap grew to ~450 MB, the last ones 1.1-1.7 s each; with 100, one of ~0.07 s. Garbage that reference
       counting cannot free (cycles) and that lived long enough to reach the old generation waits longer.
       Peak RSS did not grow in that run (README, "Full collections while the heap grows").
 
