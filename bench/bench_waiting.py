@@ -1,6 +1,6 @@
 """Many waiting tasks: N tasks in flight on one replica whose nodes each `await asyncio.sleep(S)`.
 
-    .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1] [--raw-client]
+    .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1] [--raw-client [--spread S]]
 
 The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
 N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
@@ -56,14 +56,17 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-async def create_all(base_url: str, ids: list[str], sleep: float, raw_client: bool) -> float:
+async def create_all(base_url: str, ids: list[str], sleep: float, raw_client: bool, spread: float = 0) -> float:
+    """Create every task (100 at a time); with `spread` > 0, the i-th no sooner than i * spread / N seconds in."""
     started = time.perf_counter()
     if raw_client:
-        pending = iter(ids)
+        pending = enumerate(ids)
 
         async def creator() -> None:
             async with RawConnection(base_url) as connection:
-                for task_id in pending:
+                for index, task_id in pending:
+                    if (wait := started + index * spread / len(ids) - time.perf_counter()) > 0:
+                        await asyncio.sleep(wait)
                     await create_task_raw(connection, task_id, "data_pipeline", {"step_seconds": sleep})
         await asyncio.gather(*(creator() for _ in range(100)))
         return time.perf_counter() - started
@@ -99,7 +102,12 @@ def main() -> None:
     parser.add_argument("--raw-client", action="store_true",
                         help="create over kept raw HTTP/1.1 connections (bench/_common.RawConnection) instead of "
                              "httpx, whose ~2-4 ms of CPU per request competes with the replica for the cores")
+    parser.add_argument("--spread", type=float, default=0.0, metavar="SECONDS",
+                        help="with --raw-client: create at an even pace over this long (e.g. one node's sleep, so "
+                             "node boundaries arrive evenly instead of in waves); 0: as fast as the replica answers")
     args = parser.parse_args()
+    if args.spread and not args.raw_client:
+        parser.error("--spread needs --raw-client")
     info = machine_info()
     ids = [uuid.uuid4().hex for _ in range(args.tasks)]
     with embedded_redis("waiting") as server:
@@ -119,7 +127,7 @@ def main() -> None:
         sampler.start()
         started = time.perf_counter()
         try:
-            create_seconds = run(create_all(service.url, ids, args.sleep, args.raw_client))
+            create_seconds = run(create_all(service.url, ids, args.sleep, args.raw_client, args.spread))
             deadline = time.monotonic() + args.sleep * 4 * 20 + 600
             while time.monotonic() < deadline:
                 done = client.zcard(keys.status_index("completed"))
@@ -137,6 +145,7 @@ def main() -> None:
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
         "api_processes": args.api_processes, "settings": args.env, "raw_client": args.raw_client,
+        "spread_s": args.spread,
         "completed": done, "failed": failed, "create_all_s": round(create_seconds, 1),
         "last_completed_after_s": round(all_done, 1),
         "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),
