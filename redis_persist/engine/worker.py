@@ -181,8 +181,9 @@ class Worker:
                 log.warning("sweep: redis error", extra={"replica": self._replica, "error": str(error)})
 
     async def _sweep(self) -> None:
-        for task_id in await self._store.running_ids():
-            if task_id not in self._running and await self._store.requeue_if_orphaned(task_id):
+        others = [task_id for task_id in await self._store.running_ids() if task_id not in self._running]
+        for task_id in await self._store.without_lease(others):
+            if await self._store.requeue_if_orphaned(task_id):
                 log.info("re-queued orphan", extra={"task_id": task_id, "replica": self._replica})
         free = self._max_tasks - len(self._running)
         if free > 0:

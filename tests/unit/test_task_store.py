@@ -88,6 +88,19 @@ async def test_requeue_leaves_tasks_with_a_live_lease_alone(store) -> None:
     assert (await store.get("t1")).status == S.RUNNING
 
 
+async def test_without_lease_names_the_tasks_a_sweep_may_requeue(store, redis_client) -> None:
+    for task_id in ("held", "lost", "also-held"):
+        await _create(store, task_id)
+        await store.claim(task_id, "r1", lease_ttl_ms=5000)
+    await redis_client.delete(keys.lease("lost"))  # its replica is gone
+    assert await store.without_lease(["held", "lost", "also-held", "ghost"]) == ["lost", "ghost"]
+    assert await store.without_lease([]) == []
+    many = [f"t{index}" for index in range(2500)]  # more than one read's batch
+    await _create(store, "t1700")
+    await store.claim("t1700", "r1", lease_ttl_ms=5000)
+    assert await store.without_lease(many) == [task_id for task_id in many if task_id != "t1700"]
+
+
 async def test_illegal_transitions_change_nothing(store, redis_client) -> None:
     await _create(store)
     before = await redis_client.hgetall(keys.task("t1"))
