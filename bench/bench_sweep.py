@@ -52,7 +52,7 @@ async def measure(url: str, tasks: int, orphans: int, rounds: int) -> dict[str, 
     for round_number in range(rounds):
         order = list(sweeps.items()) if round_number % 2 == 0 else list(reversed(sweeps.items()))
         for name, sweep in order:
-            lost = ids[round_number * 2 * orphans:][:orphans]  # fresh ones each time: requeued tasks leave `running`
+            lost, ids = ids[:orphans], ids[orphans:]  # fresh ones each time: requeued tasks leave `running`
             await client.delete(*(keys.lease(task_id) for task_id in lost))
             running = await store.running_ids()
             stats = RedisCommandStats(url)
@@ -64,7 +64,6 @@ async def measure(url: str, tasks: int, orphans: int, rounds: int) -> dict[str, 
             results[name]["cpu_ms"].append(round(cpu * 1000, 1))
             results[name]["redis_commands"].append(counted["calls"])
             results[name]["redis_ms"].append(counted["redis_cpu_ms_per_task"])
-            ids = [task_id for task_id in ids if task_id not in lost]
     await client.aclose()
     await client.connection_pool.disconnect()
     return results
