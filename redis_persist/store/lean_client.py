@@ -17,9 +17,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.client import NEVER_DECODE, Pipeline
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from redis_persist.store.shared_connection import SharedConnection, can_share
 
 # Connections held between commands; more concurrent commands than this take theirs from the pool and give
 # them back. Bounded so one burst does not keep hundreds of sockets out of the pool for good.
@@ -84,15 +87,54 @@ class _OneJsonPipeline(Pipeline):
         return self._json
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        """A plain pipeline (no MULTI, WATCH or scripts to load) runs on one of the client's kept connections,
-        as its single commands do; any other goes through redis-py's execute."""
+        """A plain pipeline (no MULTI, WATCH or scripts to load) goes out on the client's shared connection (or,
+        holding a command that may not share it, on a kept connection), as its single commands do; any other
+        goes through redis-py's execute."""
         stack = self.command_stack
-        if (self._owner is None or not stack or self.is_transaction or self.explicit_transaction or self.watching
+        owner = self._owner
+        if (owner is None or not stack or self.is_transaction or self.explicit_transaction or self.watching
                 or self.scripts or self.connection is not None):
             return await super().execute(raise_on_error)
         self.command_stack = []
-        return await self._owner._on_kept_connection(
-            lambda conn: self._execute_pipeline(conn, stack, raise_on_error))
+        if owner._shared is not None and all(_shares(args, options) for args, options in stack):
+            replies = _Replies(await owner._on_shared_connection([args for args, _ in stack]))
+            response = []
+            for args, options in stack:  # as redis-py's _execute_pipeline reads them
+                try:
+                    response.append(await self.parse_response(replies, args[0], **options))  # type: ignore[arg-type]
+                except ResponseError as error:
+                    response.append(error)
+            if raise_on_error:
+                self.raise_first_error(stack, response)
+            return response
+        return await owner._on_kept_connection(lambda conn: self._execute_pipeline(conn, stack, raise_on_error))
+
+
+def _shares(args: tuple[Any, ...], options: dict[str, Any]) -> bool:
+    # A reply to be left undecoded would have to be read differently from the others: not on the shared one.
+    return NEVER_DECODE not in options and can_share(args[0])
+
+
+class _Replies:
+    """Stands in for a connection in redis-py's reply handling (`parse_response`): hands out, in order, replies
+    the shared connection has read, raising an error reply as redis-py's connection raises it."""
+
+    _resp2_fallback = False  # the shared connection speaks RESP2 only
+
+    def __init__(self, replies: list[Any]) -> None:
+        self._replies = iter(replies)
+
+    async def read_response(self, disable_decoding: bool = False, **_: Any) -> Any:
+        reply = next(self._replies)
+        if isinstance(reply, (ResponseError, RedisConnectionError)):
+            raise reply
+        if isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError):
+            raise reply[0]
+        return reply
+
+
+async def _nothing_to_clean(_error: Exception) -> None:
+    """The shared connection repairs itself (the next call reconnects): nothing for the retry to undo."""
 
 
 class LeanRedis(Redis):
@@ -110,6 +152,10 @@ class LeanRedis(Redis):
         super().__init__(*args, **kwargs)
         self._kept: list[AbstractConnection] = []
         self._pipeline_json: Any = None
+        pool = self.connection_pool
+        self._shared = (SharedConnection(pool) if not self.single_connection_client and SharedConnection.supports(pool)
+                        else None)
+        self._retry = pool.connection_kwargs.get("retry")
 
     def _json_for(self, pipeline: Pipeline) -> Any:
         """The RedisJSON command object of one of this client's pipelines: a copy, rebound to the pipeline, of
@@ -127,7 +173,20 @@ class LeanRedis(Redis):
         is_special = str(args[0]).upper().startswith("HIMPORT")  # per-connection state: redis-py's path handles it
         if self.connection is not None or self.single_connection_client or is_special:
             return await super().execute_command(*args, **options)
+        if self._shared is not None and _shares(args, options):
+            replies = _Replies(await self._on_shared_connection([args]))
+            return await self.parse_response(replies, args[0], **options)  # type: ignore[arg-type]
         return await self._on_kept_connection(lambda conn: self._send_and_parse(conn, args, options))
+
+    async def _on_shared_connection(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """The raw replies to `commands`, sent on the shared connection under the connection's retry policy."""
+        shared = self._shared
+        assert shared is not None
+        # Connecting is retried by redis-py's connect itself: outside the retry below, as the pool's checkout was.
+        await shared.connect()
+        if self._retry is None:
+            return await shared.call(commands)
+        return await self._retry.call_with_retry(lambda: shared.call(commands), _nothing_to_clean)
 
     async def _on_kept_connection(self, call: Callable[[AbstractConnection], Awaitable[Any]]) -> Any:
         """call(conn) on a kept connection (or the pool's), under the connection's retry policy."""
@@ -161,4 +220,6 @@ class LeanRedis(Redis):
         kept, self._kept = self._kept, []
         for conn in kept:
             await self.connection_pool.release(conn)
+        if self._shared is not None:
+            await self._shared.aclose()
         await super().aclose(close_connection_pool)
