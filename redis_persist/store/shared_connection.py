@@ -47,11 +47,19 @@ _NOT_SHARED = frozenset({
 })
 
 
+_verdicts: dict[Any, bool] = {}  # command name as given -> can_share; asked for every command sent
+
+
 def can_share(command_name: Any) -> bool:
     """Whether a command may go out on the shared connection (see _NOT_SHARED)."""
-    name = command_name.decode() if isinstance(command_name, bytes) else str(command_name)
-    name = name.split(" ", 1)[0].upper()
-    return name not in _NOT_SHARED and not name.startswith("HIMPORT")
+    verdict = _verdicts.get(command_name)
+    if verdict is None:
+        name = command_name.decode() if isinstance(command_name, bytes) else str(command_name)
+        name = name.split(" ", 1)[0].upper()
+        verdict = name not in _NOT_SHARED and not name.startswith("HIMPORT")
+        if len(_verdicts) < 1000:  # names come from code, not from users: a bound all the same
+            _verdicts[command_name] = verdict
+    return verdict
 
 
 class _Waiting:

@@ -120,3 +120,14 @@ def test_only_a_single_server_gets_the_lean_client() -> None:
         max_connections=10, decode_responses=True)
     assert isinstance(single, LeanRedis)
     assert not isinstance(sentinel, LeanRedis)
+
+
+def test_blocking_and_connection_state_commands_do_not_share_a_connection() -> None:
+    from redis_persist.store.shared_connection import can_share
+
+    for name in ("GET", "EVALSHA", "JSON.SET", b"HGETALL", "FT.SEARCH", "SCRIPT LOAD"):
+        assert can_share(name), name
+    for name in ("BLPOP", "blpop", b"XREADGROUP", "WAIT", "CLIENT SETNAME", "MULTI", "WATCH", "SELECT",
+                 "SUBSCRIBE", "HIMPORT PREPARE"):
+        assert not can_share(name), name
+        assert not can_share(name), name  # and again, from what it remembers
