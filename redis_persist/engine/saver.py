@@ -39,8 +39,7 @@ class Fence(list):  # type: ignore[type-arg]
     A list, so it reads, unpacks and serialises like the plain `[lease id, token]` fences it replaces.
     The runner owns it: it puts it into the config (the saver gets it from there, never by looking it up)
     and, after each of its fenced Lua writes (record.lua checks the lease and the running status on the
-    server, atomically with the write), notes when that write was *sent*. The saver notes its own checks: its
-    GETs, and its write scripts (which, like record.lua, check the lease atomically with the write).
+    server, atomically with the write), notes when that write was *sent*. The saver notes its own GETs.
 
     Why a recent confirmation may stand in for the GET before a checkpoint write: the GET never made the
     write atomic with the check either, only recent — the write goes out after the GET's answer, later by
@@ -90,9 +89,9 @@ class _Fenced:
     The fence travels with the work: `configurable[FENCE_KEY] = [lease id, token]`, put there by whoever
     runs the graph (engine/runs.base_config; a run on a shared thread is fenced by its own lease, not by
     the thread). A write without a fence, or under a token that is no longer the lease's, raises LeaseLost.
-    The full-history saver's checkpoints and pending writes are checked by the script that writes them
-    (`_PUT_CHECKPOINT`, `_PUT_WRITES`); other writes by a GET first, which a `Fence` confirmed less than
-    FENCE_CONFIRMATION_MAX_AGE_SECONDS ago does without (see Fence for why).
+    Pending writes of the full-history saver are checked by the script that writes them (`_PUT_WRITES`); other
+    writes by a GET first, which a `Fence` confirmed less than FENCE_CONFIRMATION_MAX_AGE_SECONDS ago does
+    without (see Fence for why).
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
@@ -165,24 +164,11 @@ class _Fenced:
             )
 
     async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[no-untyped-def]
+        await self._check_lease(config)
         # As LangGraph's own savers do (the Redis one does not): the run's metadata (run_id, graph_id, the
         # client's) goes into the checkpoint, which is how a taken-over run knows it has started already.
         metadata = get_checkpoint_metadata(config, metadata)
-        put_under_lease = getattr(self, "put_checkpoint_under_lease", None)
-        saved = None
-        if put_under_lease is not None:
-            # The lease is checked by the script that writes (no GET first): exact, and one round trip.
-            fence = self._fence(config)
-            lease_id, token = fence
-            sent_at = fence_clock()
-            saved = await put_under_lease(config, checkpoint, metadata, new_versions, keys.lease(lease_id), token)
-            if saved is False:
-                raise LeaseLost(lease_id)
-            if saved is not None and isinstance(fence, Fence):
-                fence.confirmed(sent_at)
-        if saved is None:
-            await self._check_lease(config)
-            saved = await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
+        saved = await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
         if self._min_replicas:
             await self._wait_for_replicas(config["configurable"]["thread_id"])
         fence = config["configurable"][FENCE_KEY]
@@ -263,20 +249,6 @@ return 1
 """
 
 
-# A checkpoint as _OneRoundTripPut's pipeline writes it (its registry entries, the document, the namespace's latest
-# pointer), under a lease check in the same script: a replica that lost the lease writes nothing (answers 0).
-# KEYS: the lease, the checkpoint, the latest pointer, the thread key registry; ARGV: the token, the document,
-# whether to set the latest pointer ('1'/'0': not for a checkpoint saved as interrupted), then the registry's
-# new members (none without the library's key registry).
-_PUT_CHECKPOINT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if #ARGV > 3 then redis.call('SADD', KEYS[4], unpack(ARGV, 4)) end
-redis.call('JSON.SET', KEYS[2], '$', ARGV[2])
-if ARGV[3] == '1' then redis.call('SET', KEYS[3], KEYS[2]) end
-return 1
-"""
-
-
 class _OneRoundTripPut(AsyncRedisSaver):
     """AsyncRedisSaver whose `aput` writes the checkpoint and its thread's latest pointer in one pipeline.
 
@@ -297,7 +269,6 @@ class _OneRoundTripPut(AsyncRedisSaver):
         super().__init__(*args, **kwargs)
         self._delete_registered = self._redis.register_script(_DELETE_REGISTERED)
         self._put_writes = self._redis.register_script(_PUT_WRITES)
-        self._put_checkpoint = self._redis.register_script(_PUT_CHECKPOINT)
 
     async def put_writes_under_lease(self, config, writes, task_id: str, task_path: str, lease_key: str,  # type: ignore[no-untyped-def]
                                      token: str) -> bool | None:
@@ -337,19 +308,6 @@ class _OneRoundTripPut(AsyncRedisSaver):
             saved = await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
             await self._redis.srem(keys.checkpoint_keys(configurable["thread_id"]), REGISTRY_COMPLETE)
             return saved
-        return await self._put(config, checkpoint, metadata, stream_mode, None)
-
-    async def put_checkpoint_under_lease(self, config, checkpoint, metadata, new_versions, lease_key: str,  # type: ignore[no-untyped-def]
-                                         token: str) -> Any:
-        """`aput`, written only while `lease_key` holds `token` (checked in the same script): the saved config,
-        False when the lease is not that token's, None when this saver takes the library's path (TTL, cluster
-        mode, `thread_ts`), which the caller must then fence itself."""
-        if self.cluster_mode or self.ttl_config or config["configurable"].get("thread_ts"):
-            return None
-        return await self._put(config, checkpoint, metadata, "values", (lease_key, token))
-
-    async def _put(self, config, checkpoint, metadata, stream_mode: str, lease: tuple[str, str] | None) -> Any:  # type: ignore[no-untyped-def]
-        configurable = config["configurable"]
         run_id = configurable.get("run_id", metadata.get("run_id"))
         thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
         config_checkpoint_id = configurable.get("checkpoint_id")
@@ -378,23 +336,17 @@ class _OneRoundTripPut(AsyncRedisSaver):
         # The root namespace's checkpoint without a parent is the thread's first.
         is_first = not checkpoint_ns and not config_checkpoint_id
         registered = self._registered(thread_id, checkpoint_ns, checkpoint_id, checkpoint_key, latest_key, is_first)
+        pipe = self._redis.pipeline(transaction=False)
+        if registered:  # listed before they are written: a key is never written without being listed
+            pipe.execute_command("SADD", registry, *registered)
+        # json.dumps, as redis-py's JSON.SET encodes the document RedisVL hands it.
+        pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(document))
+        pipe.execute_command("SET", latest_key, checkpoint_key)
         try:
-            # Registry entries first: a key is never written without being listed. json.dumps, as redis-py's
-            # JSON.SET encodes the document RedisVL hands it.
-            if lease is None:
-                pipe = self._redis.pipeline(transaction=False)
-                if registered:
-                    pipe.execute_command("SADD", registry, *registered)
-                pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(document))
-                pipe.execute_command("SET", latest_key, checkpoint_key)
-                await pipe.execute()
-            elif await self._put_checkpoint(keys=[lease[0], checkpoint_key, latest_key, registry],
-                                            args=[lease[1], json.dumps(document), "1", *registered]) != 1:
-                return False
+            await pipe.execute()
         except asyncio.CancelledError:
             if stream_mode in ("values", "messages"):
-                await self._save_interrupted(checkpoint_key, document, metadata, stream_mode, registry, registered,
-                                             latest_key, lease)
+                await self._save_interrupted(checkpoint_key, document, metadata, stream_mode, registry, registered)
             raise
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
                                  "checkpoint_id": checkpoint_id}}
@@ -426,8 +378,7 @@ class _OneRoundTripPut(AsyncRedisSaver):
             await self._redis.delete(registry)
 
     async def _save_interrupted(self, checkpoint_key: str, document: dict[str, Any], metadata: Any,
-                                stream_mode: str, registry: str, registered: list[str], latest_key: str,
-                                lease: tuple[str, str] | None) -> None:
+                                stream_mode: str, registry: str, registered: list[str]) -> None:
         # What the library's aput does when cancelled mid-write: store the checkpoint without its time and
         # list fields, marked interrupted, and leave the latest pointer alone; a failure here is dropped.
         # (Its parent id comes from checkpoint["parent_checkpoint_id"], which LangGraph never sets: "".)
@@ -436,15 +387,11 @@ class _OneRoundTripPut(AsyncRedisSaver):
                         "metadata": self._dump_metadata({**metadata, "interrupted": True, "stream_mode": stream_mode}),
                         "has_writes": False}
         try:
-            if lease is None:
-                pipe = self._redis.pipeline(transaction=False)
-                if registered:
-                    pipe.execute_command("SADD", registry, *registered)
-                pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(interrupted))
-                await pipe.execute()
-            else:  # under the same lease check, and without the latest pointer
-                await self._put_checkpoint(keys=[lease[0], checkpoint_key, latest_key, registry],
-                                           args=[lease[1], json.dumps(interrupted), "0", *registered])
+            pipe = self._redis.pipeline(transaction=False)
+            if registered:
+                pipe.execute_command("SADD", registry, *registered)
+            pipe.execute_command("JSON.SET", checkpoint_key, "$", json.dumps(interrupted))
+            await pipe.execute()
         except Exception:  # noqa: BLE001, S110 - as the library: the cancellation is what propagates
             pass
 

@@ -93,13 +93,12 @@ async def test_an_unconfirmed_fence_is_checked_and_refused_under_another_token(c
 
 
 async def test_a_successful_check_confirms_the_fence_for_the_next_writes_only_while_fresh(clients) -> None:
-    """The saver that checks with a GET ('latest'; the full-history saver checks in its write scripts)."""
     saver_client, lease_client = clients
     await lease_client.set(keys.lease("fresh"), "replica-a:1")
     reads = _count_lease_reads(lease_client, "fresh")
 
     # Never fresh: every write checks (a plain [lease id, token] fence behaves the same).
-    strict = fenced_saver("latest", saver_client, lease_client, confirmation_max_age_seconds=0)
+    strict = fenced_saver("all", saver_client, lease_client, confirmation_max_age_seconds=0)
     await strict.asetup()
     graph = compile_graph(builder, strict, node_timeout_seconds=None)
     await graph.ainvoke({"step_seconds": 0},
@@ -113,23 +112,10 @@ async def test_a_successful_check_confirms_the_fence_for_the_next_writes_only_wh
     # Fresh for longer than the run: the first writes check (LangGraph may send a few before the first
     # answer, more on a loaded machine), the run's later writes rely on that confirmation.
     reads.clear()
-    saver = fenced_saver("latest", saver_client, lease_client, confirmation_max_age_seconds=60)
+    saver = fenced_saver("all", saver_client, lease_client, confirmation_max_age_seconds=60)
     graph = compile_graph(builder, saver, node_timeout_seconds=None)
     before = fence_clock()
     fence = Fence("fresh", "replica-a:1")
     await graph.ainvoke({"step_seconds": 0}, {"configurable": {"thread_id": "fresh-3", FENCE_KEY: fence}})
     assert 1 <= len(reads) <= writes_checked - 3, (len(reads), writes_checked)
     assert fence.confirmed_at >= before
-
-
-async def test_the_full_history_saver_checks_the_lease_in_its_write_scripts_without_a_get(clients) -> None:
-    saver_client, lease_client = clients
-    await lease_client.set(keys.lease("scripted"), "replica-a:1")
-    reads = _count_lease_reads(lease_client, "scripted")
-    saver = fenced_saver("all", saver_client, lease_client, confirmation_max_age_seconds=0)
-    await saver.asetup()
-    graph = compile_graph(builder, saver, node_timeout_seconds=None)
-    config = {"configurable": {"thread_id": "scripted", FENCE_KEY: Fence("scripted", "replica-a:1")}}
-    assert (await graph.ainvoke({"step_seconds": 0}, config))["saved"] is True
-    assert reads == []
-    assert len([item async for item in saver.alist(config)]) >= 5  # every checkpoint written, none by a GET

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from redis_persist.core.status import Action, TaskStatus
 from redis_persist.engine.graphs import compile_graph
-from redis_persist.engine.saver import FENCE_CONFIRMATION_MAX_AGE_SECONDS, FencedRedisSaver, FencedShallowRedisSaver
+from redis_persist.engine.saver import FENCE_CONFIRMATION_MAX_AGE_SECONDS, FencedRedisSaver
 from redis_persist.store import keys
 from redis_persist.store.tasks import TaskStore
 from tests.integration.counted_chain import counted_chain, run_task, runner_clients
@@ -33,10 +33,7 @@ async def _run(redis: Redis, saver: FencedRedisSaver, builder: StateGraph) -> tu
     return store, await redis.hgetall(keys.task("t1"))
 
 
-@pytest.mark.parametrize(("saver_class", "expected_reads"), [(FencedShallowRedisSaver, 1), (FencedRedisSaver, 0)],
-                         ids=["latest", "all"])
-async def test_the_runners_records_stand_in_for_the_savers_lease_reads(clients, saver_class, expected_reads) -> None:
-    """With the saver that checks by GET ('latest'); the full-history one checks in its write scripts: none."""
+async def test_the_runners_records_stand_in_for_the_savers_lease_reads(clients) -> None:
     redis, saver_client = clients
     lease_reads: list[str] = []
     real_get = redis.get
@@ -48,13 +45,13 @@ async def test_the_runners_records_stand_in_for_the_savers_lease_reads(clients, 
 
     redis.get = get
     # Confirmations stay fresh for the whole run, so the count does not depend on how loaded the machine is.
-    saver = saver_class(saver_client, redis, confirmation_max_age_seconds=60)
+    saver = FencedRedisSaver(saver_client, redis, confirmation_max_age_seconds=60)
     _, record = await _run(redis, saver, counted_chain(Counter()))
 
     assert record["status"] == TaskStatus.COMPLETED.value
     # 3 nodes: 3 write sets and 4 checkpoints (input + one per node). Only the input checkpoint, written
     # before the runner's first record, needs the GET.
-    assert len(lease_reads) == expected_reads
+    assert len(lease_reads) == 1
 
 
 async def test_a_lease_ended_explicitly_during_a_node_stops_the_checkpoint_after_it(clients) -> None:

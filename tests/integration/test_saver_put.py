@@ -26,7 +26,6 @@ from redis.asyncio import Redis
 from redis_persist.engine.checkpoint_serde import PlainFirstSerializer
 from redis_persist.engine.saver import _OneRoundTripPut
 from redis_persist.store.connections import RedisConnections
-from redis_persist.store import keys
 from redis_persist.store.lean_client import LeanRedis
 
 
@@ -135,16 +134,13 @@ async def _replay(saver_class: type[AsyncRedisSaver], redis: Redis, recording: _
     await redis.flushall()
     saver = saver_class(redis_client=redis.lean if saver_class is _Ours else redis)  # type: ignore[attr-defined]
     await saver.asetup()
-    if saver_class is _Ours:  # the fenced saver's path: the same writes, each under a lease checked in its script
-        await redis.set("lease", "token")
-        answers = [await saver.put_checkpoint_under_lease(*copy.deepcopy(put), "lease", "token")
-                   for put in recording.puts]
-        for write in recording.recorded_writes:
+    answers = [await saver.aput(*copy.deepcopy(put)) for put in recording.puts]
+    for write in recording.recorded_writes:
+        if saver_class is _Ours:  # the fenced saver's path: the same writes, under a lease checked in the script
+            await redis.set("lease", "token")
             assert await saver.put_writes_under_lease(*copy.deepcopy(write), "lease", "token") is True
-        await redis.delete("lease")
-    else:
-        answers = [await saver.aput(*copy.deepcopy(put)) for put in recording.puts]
-        for write in recording.recorded_writes:
+            await redis.delete("lease")
+        else:
             await saver.aput_writes(*copy.deepcopy(write))
     listed = [(item.config, item.checkpoint, item.metadata, item.parent_config, item.pending_writes)
               async for item in saver.alist({"configurable": {"thread_id": "thread-1"}})]
@@ -167,42 +163,26 @@ async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, 
     """The library, cancelled during its write, still stores the checkpoint marked interrupted (no latest
     pointer, no list fields) and re-raises; ours does the same."""
     results = []
-    for saver_class, under_lease in ((AsyncRedisSaver, False), (_Ours, False), (_Ours, True)):
+    for saver_class in (AsyncRedisSaver, _Ours):
         await client.flushall()
         redis_client = client.lean if saver_class is _Ours else client
         saver = saver_class(redis_client=redis_client)
         await saver.asetup()
-        cancelled: list[bool] = []
+        pipeline_class = type(redis_client.pipeline())  # LeanRedis's pipeline has an execute of its own
+        real_execute, cancelled = pipeline_class.execute, []
+
+        async def execute_once_cancelled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if not cancelled:
+                cancelled.append(True)
+                raise asyncio.CancelledError
+            return await real_execute(self, *args, **kwargs)
+
         with pytest.MonkeyPatch.context() as patch:
-            if under_lease:  # the fenced saver's path: the checkpoint's script is what gets cancelled
-                real_script = saver._put_checkpoint
-
-                async def script_once_cancelled(*args, **kwargs):  # type: ignore[no-untyped-def]
-                    if not cancelled:
-                        cancelled.append(True)
-                        raise asyncio.CancelledError
-                    return await real_script(*args, **kwargs)
-
-                patch.setattr(saver, "_put_checkpoint", script_once_cancelled)
-                await client.set("lease", "token")
-                with pytest.raises(asyncio.CancelledError):
-                    await saver.put_checkpoint_under_lease(*copy.deepcopy(recorded_puts[1]), "lease", "token")
-                await client.delete("lease")
-            else:
-                pipeline_class = type(redis_client.pipeline())  # LeanRedis's pipeline has an execute of its own
-                real_execute = pipeline_class.execute
-
-                async def execute_once_cancelled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-                    if not cancelled:
-                        cancelled.append(True)
-                        raise asyncio.CancelledError
-                    return await real_execute(self, *args, **kwargs)
-
-                patch.setattr(pipeline_class, "execute", execute_once_cancelled)
-                with pytest.raises(asyncio.CancelledError):
-                    await saver.aput(*copy.deepcopy(recorded_puts[1]))
+            patch.setattr(pipeline_class, "execute", execute_once_cancelled)
+            with pytest.raises(asyncio.CancelledError):
+                await saver.aput(*copy.deepcopy(recorded_puts[1]))
         results.append(await _stored(client))
-    assert results[0] == results[1] == results[2]
+    assert results[0] == results[1]
     (document,) = results[1].values()
     assert json.loads(document["metadata"])["interrupted"] is True
 
@@ -222,15 +202,3 @@ async def test_pending_writes_under_a_lease_that_is_not_theirs_write_nothing(cli
     assert await saver.put_writes_under_lease(*copy.deepcopy(recording.recorded_writes[0]), "lease", "token") is False
     assert await _stored(client) == before
     assert [key async for key in client.scan_iter(match="write_keys_zset*")] == zsets_before
-
-
-async def test_a_checkpoint_under_a_lease_that_is_not_its_own_writes_nothing(client, recorded_puts) -> None:
-    await client.flushall()
-    saver = _Ours(redis_client=client.lean)
-    await saver.asetup()
-    await client.set("lease", "other-token")  # taken over
-    assert await saver.put_checkpoint_under_lease(*copy.deepcopy(recorded_puts[0]), "lease", "token") is False
-    await client.delete("lease")  # gone
-    assert await saver.put_checkpoint_under_lease(*copy.deepcopy(recorded_puts[0]), "lease", "token") is False
-    assert await _stored(client) == {}
-    assert await client.exists(keys.checkpoint_keys("thread-1")) == 0  # nor listed in the thread key registry
