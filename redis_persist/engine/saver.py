@@ -89,9 +89,7 @@ class _Fenced:
     The fence travels with the work: `configurable[FENCE_KEY] = [lease id, token]`, put there by whoever
     runs the graph (engine/runs.base_config; a run on a shared thread is fenced by its own lease, not by
     the thread). A write without a fence, or under a token that is no longer the lease's, raises LeaseLost.
-    Pending writes of the full-history saver are checked by the script that writes them (`_PUT_WRITES`); other
-    writes by a GET first, which a `Fence` confirmed less than FENCE_CONFIRMATION_MAX_AGE_SECONDS ago does
-    without (see Fence for why).
+    A `Fence` confirmed less than FENCE_CONFIRMATION_MAX_AGE_SECONDS ago needs no GET (see Fence for why).
     With `min_replicas`, each checkpoint waits (Redis WAIT) until that many replicas have it.
     """
 
