@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_metadata
+from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from langgraph.checkpoint.redis.ashallow import AsyncShallowRedisSaver
 from langgraph.checkpoint.redis.key_registry import WRITE_KEYS_ZSET_PREFIX
@@ -127,17 +127,11 @@ class _Fenced:
         self._ack_timeout_ms = max(1, int(replica_ack_timeout_seconds * 1000))
         self._confirmation_max_age = confirmation_max_age_seconds
 
-    @staticmethod
-    def _fence(config: dict[str, Any]) -> Any:
-        """The run's fence (a Fence, or a plain [lease id, token]); LeaseLost when the work carries none."""
+    async def _check_lease(self, config: dict[str, Any]) -> None:
         configurable = config["configurable"]
         fence = configurable.get(FENCE_KEY)
         if not fence:
             raise LeaseLost(configurable["thread_id"])
-        return fence
-
-    async def _check_lease(self, config: dict[str, Any]) -> None:
-        fence = self._fence(config)
         if isinstance(fence, Fence) and fence.is_fresh(self._confirmation_max_age):
             return
         lease_id, token = fence
@@ -175,19 +169,6 @@ class _Fenced:
         return saved
 
     async def aput_writes(self, config, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""):  # type: ignore[no-untyped-def]
-        put_under_lease = getattr(self, "put_writes_under_lease", None)
-        if put_under_lease is not None and writes:
-            # The lease is checked by the script that writes (no GET first): exact, and one round trip.
-            fence = self._fence(config)
-            lease_id, token = fence
-            sent_at = fence_clock()
-            written = await put_under_lease(config, writes, task_id, task_path, keys.lease(lease_id), token)
-            if written is not None:
-                if not written:
-                    raise LeaseLost(lease_id)
-                if isinstance(fence, Fence):
-                    fence.confirmed(sent_at)
-                return None
         await self._check_lease(config)
         return await super().aput_writes(config, writes, task_id, task_path)  # type: ignore[misc]
 
@@ -231,22 +212,6 @@ return left
 """
 
 
-# A checkpoint's pending writes, as the library's aput_writes writes them (a JSON.SET per write, the checkpoint's
-# `has_writes` merged in, the write registry's ZADD), under a lease check in the same script: a replica that lost
-# the lease writes nothing (answers 0). KEYS: the lease, the checkpoint, the write registry, then each write's key;
-# ARGV: the token, whether to register the writes ('1'/'0'), then each write's document.
-_PUT_WRITES = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local count = #KEYS - 3
-for i = 1, count do redis.call('JSON.SET', KEYS[3 + i], '$', ARGV[2 + i]) end
-redis.call('JSON.MERGE', KEYS[2], '$', '{"has_writes":true}')
-if ARGV[2] == '1' then
-  for i = 1, count do redis.call('ZADD', KEYS[3], i - 1, KEYS[3 + i]) end
-end
-return 1
-"""
-
-
 class _OneRoundTripPut(AsyncRedisSaver):
     """AsyncRedisSaver whose `aput` writes the checkpoint and its thread's latest pointer in one pipeline.
 
@@ -266,37 +231,6 @@ class _OneRoundTripPut(AsyncRedisSaver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._delete_registered = self._redis.register_script(_DELETE_REGISTERED)
-        self._put_writes = self._redis.register_script(_PUT_WRITES)
-
-    async def put_writes_under_lease(self, config, writes, task_id: str, task_path: str, lease_key: str,  # type: ignore[no-untyped-def]
-                                     token: str) -> bool | None:
-        """`aput_writes`, written only while `lease_key` holds `token` (checked in the same script): True when
-        written, False when the lease is not that token's, None when this saver takes the library's path (TTL
-        or cluster mode), which the caller must then fence itself.
-
-        Same keys and documents as the library's (tests/integration/test_saver_put.py compares them)."""
-        if self.cluster_mode or self.ttl_config:
-            return None
-        configurable = config["configurable"]
-        thread_id, checkpoint_id = configurable["thread_id"], configurable["checkpoint_id"]
-        checkpoint_ns = configurable.get("checkpoint_ns", "")
-        safe_thread_id, safe_ns = to_storage_safe_id(thread_id), to_storage_safe_str(checkpoint_ns)
-        safe_checkpoint_id = to_storage_safe_id(checkpoint_id)
-        write_keys, documents = [], []
-        for idx, (channel, value) in enumerate(writes):
-            type_, blob = self.serde.dumps_typed(value)
-            document = {"thread_id": safe_thread_id, "checkpoint_ns": safe_ns, "checkpoint_id": safe_checkpoint_id,
-                        "task_id": task_id, "task_path": task_path, "idx": WRITES_IDX_MAP.get(channel, idx),
-                        "channel": channel, "type": type_, "blob": self._encode_blob(blob)}
-            write_keys.append(self._make_redis_checkpoint_writes_key_cached(
-                thread_id, checkpoint_ns, checkpoint_id, task_id, document["idx"]))
-            documents.append(json.dumps(document))  # as redis-py's JSON.SET encodes the dict the library hands it
-        checkpoint_key = self._make_redis_checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
-        registry = self._key_registry
-        zset_key = registry.make_write_keys_zset_key(thread_id, checkpoint_ns, checkpoint_id) if registry else lease_key
-        written = await self._put_writes(keys=[lease_key, checkpoint_key, zset_key, *write_keys],
-                                         args=[token, "1" if registry else "0", *documents])
-        return written == 1
 
     async def aput(self, config, checkpoint, metadata, new_versions, stream_mode: str = "values"):  # type: ignore[no-untyped-def]
         configurable = config["configurable"]

@@ -1,6 +1,6 @@
 """Our checkpoint writes store exactly what the library's own AsyncRedisSaver stores: same keys, same
-documents, same latest pointers, same write registries, same reads afterwards. Ours: the one-round-trip `aput`
-and the pending writes under a lease checked in their script (engine/saver._OneRoundTripPut) with the serializer every fenced saver uses (engine/checkpoint_serde), on the
+documents, same latest pointers, same reads afterwards. Ours: the one-round-trip `aput`
+(engine/saver._OneRoundTripPut) with the serializer every fenced saver uses (engine/checkpoint_serde), on the
 client the service gives it (store/lean_client.LeanRedis, whose pipelines build their JSON commands once).
 
 The checkpoints are real: a LangGraph graph with a subgraph (a non-empty checkpoint namespace) and LangChain
@@ -112,7 +112,7 @@ async def client(clean_redis: str):
 
 
 async def _stored(redis: Redis) -> dict[str, Any]:
-    """Every checkpoint document (checkpoint_ts apart), latest pointer and write registry in Redis, by key."""
+    """Every checkpoint document (checkpoint_ts apart) and latest pointer in Redis, by key."""
     stored: dict[str, Any] = {}
     async for key in redis.scan_iter(match="checkpoint*", count=1000):
         name = key.decode()
@@ -124,8 +124,6 @@ async def _stored(redis: Redis) -> dict[str, Any]:
             timestamp = document.pop("checkpoint_ts", None)
             assert timestamp is None or isinstance(timestamp, (int, float))
             stored[name] = document
-    async for key in redis.scan_iter(match="write_keys_zset*", count=1000):  # each checkpoint's write registry
-        stored[key.decode()] = await redis.zrange(key, 0, -1, withscores=True)
     return stored
 
 
@@ -136,12 +134,7 @@ async def _replay(saver_class: type[AsyncRedisSaver], redis: Redis, recording: _
     await saver.asetup()
     answers = [await saver.aput(*copy.deepcopy(put)) for put in recording.puts]
     for write in recording.recorded_writes:
-        if saver_class is _Ours:  # the fenced saver's path: the same writes, under a lease checked in the script
-            await redis.set("lease", "token")
-            assert await saver.put_writes_under_lease(*copy.deepcopy(write), "lease", "token") is True
-            await redis.delete("lease")
-        else:
-            await saver.aput_writes(*copy.deepcopy(write))
+        await saver.aput_writes(*copy.deepcopy(write))
     listed = [(item.config, item.checkpoint, item.metadata, item.parent_config, item.pending_writes)
               async for item in saver.alist({"configurable": {"thread_id": "thread-1"}})]
     return await _stored(redis), answers, listed
@@ -156,7 +149,6 @@ async def test_our_checkpoint_writes_store_what_the_librarys_store(client, recor
     assert listed == library[2] and len(listed) == len(recording.puts)
     assert sum(key.startswith("checkpoint_latest:") for key in stored) >= 2
     assert sum(key.startswith("checkpoint_write:") for key in stored) >= len(recording.recorded_writes)
-    assert sum(key.startswith("write_keys_zset:") for key in stored) >= 2
 
 
 async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, recorded_puts) -> None:
@@ -185,20 +177,3 @@ async def test_a_put_cancelled_mid_write_leaves_what_the_library_leaves(client, 
     assert results[0] == results[1]
     (document,) = results[1].values()
     assert json.loads(document["metadata"])["interrupted"] is True
-
-
-async def test_pending_writes_under_a_lease_that_is_not_theirs_write_nothing(client, recording) -> None:
-    await client.flushall()
-    saver = _Ours(redis_client=client.lean)
-    await saver.asetup()
-    for put in recording.puts:
-        await saver.aput(*copy.deepcopy(put))
-    before = await _stored(client)
-    zsets_before = [key async for key in client.scan_iter(match="write_keys_zset*")]
-    await client.set("lease", "other-token")  # taken over
-    for write in recording.recorded_writes:
-        assert await saver.put_writes_under_lease(*copy.deepcopy(write), "lease", "token") is False
-    await client.delete("lease")  # gone
-    assert await saver.put_writes_under_lease(*copy.deepcopy(recording.recorded_writes[0]), "lease", "token") is False
-    assert await _stored(client) == before
-    assert [key async for key in client.scan_iter(match="write_keys_zset*")] == zsets_before
