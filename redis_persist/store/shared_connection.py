@@ -3,9 +3,9 @@
 Redis answers the commands of one connection in the order it received them, so callers need not take turns
 on a connection: each appends its packed command(s) to one buffer and waits for as many replies. The buffer is
 written once per event-loop iteration (whatever was queued since), and one reader hands the replies out in
-order. With 10,000 tasks waiting, hundreds of node boundaries share each write and each read; redis-py's path
-(a connection taken from the pool, one send and one read per command, each under its own timeout) cost
-~30-50 µs of CPU per command, this ~2-15 µs (bench/README.md, "One shared connection").
+order. Under load many callers share each write and each read: a command from 50 concurrent callers cost
+~29 µs of CPU on a kept connection (one send and one read per command, each read under its own timeout) and
+~12 µs here; with 10,000 tasks waiting, ~15 % less CPU in all (bench/README.md, "One shared connection").
 
 The connection itself is redis-py's (its handshake, TLS, AUTH, SELECT, retries while connecting); only the
 sending and reading after that are done here, with redis-py's hiredis reader. What must not share a connection
@@ -24,16 +24,15 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
+from redis._parsers.socket import SERVER_CLOSED_CONNECTION_ERROR as SERVER_CLOSED
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.utils import HIREDIS_AVAILABLE
 
 READ_SIZE = 65536
-SERVER_CLOSED = "Connection closed by server."
 
 # Commands that block the connection (a shared one would stall everyone behind them), change its state for the
 # commands after them (a database, a transaction, a subscription, a reply mode, a name), or read a client's own
@@ -45,7 +44,6 @@ _NOT_SHARED = frozenset({
     "SELECT", "AUTH", "HELLO", "CLIENT", "RESET", "QUIT", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH",
     "READONLY", "READWRITE", "SYNC", "PSYNC", "REPLCONF", "DEBUG", "SHUTDOWN",
 })
-
 
 _verdicts: dict[Any, bool] = {}  # command name as given -> can_share; asked for every command sent
 
