@@ -1,15 +1,16 @@
-"""redis-py's asyncio client with a shorter path for single commands.
+"""redis-py's asyncio client with a shorter path for single commands and plain pipelines.
 
 redis-py 8 spends most of a command's CPU outside the socket: taking the connection from the pool
 (condition, lock, timeout, observability hooks) and giving it back, each ~40-75 µs. With 60-80 commands per
 task and every poll a command, that is a large share of a replica's CPU (bench/README.md, "Lean client").
-This client keeps a stack of connections it has used and sends on them directly. What a command does on a
-connection is unchanged: the pool's readiness check before use, redis-py's own send, reply parsing and
-response callbacks, and the connection's retry policy (store/connections.py: which errors may be re-sent).
-Pipelines, Pub/Sub and scripts' loading go through redis-py as before (a client builds its pipelines' RedisJSON
-command object once, and its connections send without a timer when sending cannot wait: see the classes).
+Single commands and plain pipelines go out on one connection shared by all callers (store/shared_connection.py);
+redis-py still parses the replies (response callbacks, errors in place) and the connection's retry policy
+still applies (store/connections.py: which errors may be re-sent). Commands that may not share a connection
+(blocking reads, WAIT, undecoded replies) run on a stack of connections kept between commands, with the pool's
+readiness check before each use; their connections send without a timer when sending cannot wait. MULTI/WATCH
+pipelines, Pub/Sub and scripts' loading go through redis-py as before; a client builds its pipelines' RedisJSON
+command object once.
 """
-
 from __future__ import annotations
 
 import copy
@@ -170,20 +171,22 @@ class LeanRedis(Redis):
         return command
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        is_special = str(args[0]).upper().startswith("HIMPORT")  # per-connection state: redis-py's path handles it
-        if self.connection is not None or self.single_connection_client or is_special:
+        if self.connection is not None or self.single_connection_client:
             return await super().execute_command(*args, **options)
-        if self._shared is not None and _shares(args, options):
+        if self._shared is not None and _shares(args, options):  # (never HIMPORT: see can_share)
             replies = _Replies(await self._on_shared_connection([args]))
             return await self.parse_response(replies, args[0], **options)  # type: ignore[arg-type]
+        if str(args[0]).upper().startswith("HIMPORT"):  # per-connection state: redis-py's path handles it
+            return await super().execute_command(*args, **options)
         return await self._on_kept_connection(lambda conn: self._send_and_parse(conn, args, options))
 
     async def _on_shared_connection(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """The raw replies to `commands`, sent on the shared connection under the connection's retry policy."""
         shared = self._shared
         assert shared is not None
-        # Connecting is retried by redis-py's connect itself: outside the retry below, as the pool's checkout was.
-        await shared.connect()
+        if not shared.is_ready:
+            # Connecting is retried by redis-py's connect itself: outside the retry below, as the pool's checkout was.
+            await shared.connect()
         if self._retry is None:
             return await shared.call(commands)
         return await self._retry.call_with_retry(lambda: shared.call(commands), _nothing_to_clean)

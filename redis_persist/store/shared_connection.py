@@ -119,6 +119,11 @@ class SharedConnection:
             self._deadline.reschedule(loop.time() + conn.socket_timeout)
         return await future
 
+    @property
+    def is_ready(self) -> bool:
+        """Connected, and read by the reader task (what `call` would otherwise check first)."""
+        return self._conn is not None and not self._is_broken and self._reader_task is not None
+
     async def connect(self) -> None:
         """Connect now if not connected (redis-py's connect, retried with backoff); raise if Redis cannot be reached."""
         await self._ready()
@@ -132,8 +137,8 @@ class SharedConnection:
 
     async def _ready(self) -> AbstractConnection:
         """The connection, connected (again, after a failure) and read by the reader task."""
-        if self._conn is not None and not self._is_broken and self._reader_task is not None:
-            return self._conn
+        if self.is_ready:
+            return self._conn  # type: ignore[return-value]
         async with self._connecting:
             if self._conn is None:
                 self._conn = await self._pool.get_connection()
