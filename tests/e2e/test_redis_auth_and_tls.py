@@ -84,8 +84,9 @@ class TlsTerminator:
         self._context.load_cert_chain(cert, key)
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._open: list[socket.socket] = [self._listener]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self.handshakes = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads[0].start()
 
     def _accept(self) -> None:
         while True:
@@ -101,8 +102,10 @@ class TlsTerminator:
             self.handshakes += 1
             backend = socket.create_connection(("127.0.0.1", self._backend_port))
             self._open += [client, backend]
-            threading.Thread(target=self._pump, args=(client, backend), daemon=True).start()
-            threading.Thread(target=self._pump, args=(backend, client), daemon=True).start()
+            for source, target in ((client, backend), (backend, client)):
+                pump = threading.Thread(target=self._pump, args=(source, target), daemon=True)
+                self._threads.append(pump)
+                pump.start()
 
     @staticmethod
     def _pump(source: socket.socket, target: socket.socket) -> None:
@@ -118,6 +121,16 @@ class TlsTerminator:
                 pass
 
     def close(self) -> None:
+        # Shut down first, wait for the threads, close last: a socket closed while another thread still sends on
+        # it frees its descriptor number, and that thread's late write lands in whatever file opens next with
+        # that number (once, a later test's subprocess pipe).
+        for sock in self._open:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(timeout=10)
         for sock in self._open:
             try:
                 sock.close()
