@@ -31,19 +31,20 @@ class PrometheusResponse(Response):
 def create_app(settings: Settings, run_worker: bool = True, tune_gc: bool = False) -> FastAPI:
     """The ASGI app of one replica: API, live events, dashboard, and (unless disabled) a worker.
 
-    `tune_gc`: once started, freeze the startup heap and space out GC collections (heap.tune_gc_after_startup);
+    `tune_gc`: once started, freeze the startup heap and run GC collections on a timer (heap.tune_gc_after_startup);
     for the process's own entry point, `serve`."""
     services = Services.build(settings, run_worker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        if tune_gc:
-            tune_gc_after_startup()
+        collector = tune_gc_after_startup() if tune_gc else None
         try:
             yield
         finally:
             await services.stop()
+            if collector is not None:
+                collector.stop()
 
     app = FastAPI(title="redis_persist", lifespan=lifespan)
     app.state.services = services

@@ -229,12 +229,13 @@ async def _run_until_signalled(services) -> None:  # type: ignore[no-untyped-def
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await services.start()
-    tune_gc_after_startup()
+    collector = tune_gc_after_startup()
     log.info("worker started", extra={"replica": services.settings.service_name})
     try:
         await stop.wait()
     finally:
         await services.stop()
+        collector.stop()
 
 
 keys_cli = typer.Typer(help="Manage API keys (stored in Redis as salted hashes; the key is shown once).",

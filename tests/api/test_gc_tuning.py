@@ -1,4 +1,4 @@
-"""`serve` takes its startup heap out of the GC's full collections and spaces them out (redis_persist/heap.py).
+"""`serve` takes its startup heap out of the GC's collections and runs them on a timer (redis_persist/heap.py).
 
 Unfrozen, a full collection in a replica walks ~175,000 startup objects: a 100-300 ms pause of every request
 and node in flight, several times a minute under load (README, Performance).
@@ -7,6 +7,7 @@ and node in flight, several times a minute under load (README, Performance).
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from redis_persist import cli
 from redis_persist.app import create_app
-from redis_persist.heap import OLD_COLLECTION_THRESHOLD, YOUNG_COLLECTION_THRESHOLD
+from redis_persist.heap import NO_AUTOMATIC_FULL_COLLECTION, YOUNG_COLLECTION_THRESHOLD
 
 from .conftest import DEFAULT_ENV, settings_from_env
 
@@ -29,7 +30,11 @@ def unfrozen() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-async def test_serve_app_freezes_the_startup_heap_and_spaces_out_collections(clean_redis: str, unfrozen: None) -> None:
+def _collector_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "gc-collector"]
+
+
+async def test_serve_app_freezes_the_startup_heap_and_collects_on_a_timer(clean_redis: str, unfrozen: None) -> None:
     settings = settings_from_env({"REDIS_URL": clean_redis, "SERVICE_NAME": "heap", **DEFAULT_ENV})
     app = cli._build_app(settings, run_worker=True)  # what `redis-persist serve` runs
     assert gc.get_freeze_count() == 0
@@ -39,7 +44,9 @@ async def test_serve_app_freezes_the_startup_heap_and_spaces_out_collections(cle
         # LangGraph, FastAPI, redis-py and the app are loaded: far more than is left to walk.
         assert frozen > 50_000
         assert walked < frozen / 5
-        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, OLD_COLLECTION_THRESHOLD)
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, NO_AUTOMATIC_FULL_COLLECTION)
+        assert len(_collector_threads()) == 1
+    assert _collector_threads() == []  # stopped with the app
 
 
 async def test_apps_built_for_tests_leave_the_gc_alone(clean_redis: str, unfrozen: None) -> None:
@@ -47,3 +54,4 @@ async def test_apps_built_for_tests_leave_the_gc_alone(clean_redis: str, unfroze
     async with LifespanManager(create_app(settings, run_worker=False), startup_timeout=30, shutdown_timeout=30):
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == (700, 10, 10)  # Python's defaults
+        assert _collector_threads() == []
