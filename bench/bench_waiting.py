@@ -1,6 +1,7 @@
 """Many waiting tasks: N tasks in flight on one replica whose nodes each `await asyncio.sleep(S)`.
 
     .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1] [--raw-client [--spread S]]
+        [--gc-probe]
 
 The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
 N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
@@ -16,6 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -41,6 +45,8 @@ from _common import (
 
 from redis_persist.store import keys
 from redis_persist.testing import ServiceProcess
+
+GC_PROBE = Path(__file__).resolve().parent / "gc_probe"
 
 
 def rss_kib(pid: int) -> int:
@@ -94,6 +100,22 @@ def boundary_gaps(client: redis.Redis, task_id: str, sleep: float) -> list[float
     return gaps
 
 
+def gc_pauses(probe_dir: str) -> list[dict]:
+    """What bench/gc_probe recorded in the replica's `serve` processes once started (not in its supervisor or the
+    graph check it runs first), rounded."""
+    found = []
+    for path in sorted(Path(probe_dir).glob("gc_*.json")):
+        record = json.loads(path.read_text())
+        if record["argv"][0].endswith("supervise.py") or "serve" not in record["argv"]:  # the supervisor, a check
+            continue
+        found.append({"process": " ".join(record["argv"][:3]), **{f"generation_{generation}": {
+            "collections": one["collections"], "total_s": round(one["total_s"], 2),
+            "max_ms": round(one["max_ms"], 1), "over_20ms": one["over_20ms"]}
+            for generation, one in record["generations"].items()}})
+    shutil.rmtree(probe_dir, ignore_errors=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -102,6 +124,9 @@ def main() -> None:
     parser.add_argument("--raw-client", action="store_true",
                         help="create over kept raw HTTP/1.1 connections (bench/_common.RawConnection) instead of "
                              "httpx, whose ~2-4 ms of CPU per request competes with the replica for the cores")
+    parser.add_argument("--gc-probe", action="store_true",
+                        help="time the garbage collector's pauses in the replica's processes (bench/gc_probe) and "
+                             "report them per process")
     parser.add_argument("--spread", type=float, default=0.0, metavar="SECONDS",
                         help="with --raw-client: create at an even pace over this long (e.g. one node's sleep, so "
                              "node boundaries arrive evenly instead of in waves); 0: as fast as the replica answers")
@@ -114,6 +139,10 @@ def main() -> None:
         client = redis.Redis.from_url(server.url, decode_responses=True)
         env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100",
                **replica_settings(args)}
+        probe_dir = tempfile.mkdtemp(prefix="gc-probe-") if args.gc_probe else None
+        if probe_dir:
+            env |= {"GC_PROBE_DIR": probe_dir, "PYTHONPATH": os.pathsep.join(
+                [str(GC_PROBE), *filter(None, [os.environ.get("PYTHONPATH")])])}
         service = ServiceProcess(server.url, env=env, name="api-1", args=replica_layout(args))
         service.start()
         peak = {"rss_kib": 0}
@@ -150,6 +179,7 @@ def main() -> None:
         "last_completed_after_s": round(all_done, 1),
         "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),
         "peak_rss_mib": round(peak["rss_kib"] / 1024, 1),
+        **({"gc_pauses": gc_pauses(probe_dir)} if probe_dir else {}),
         "machine": finish_machine_info(info),
     }
     print(json.dumps(result, indent=2))

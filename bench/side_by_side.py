@@ -33,7 +33,8 @@ class OurCpu(threading.Thread):
 
     load.py's `server cpu` counts the supervisor process alone, which does no work with --workers > 1, and its
     peak RSS is the whole tree's: the replica's processes and the embedded Redis, which stands in for the Redis
-    that replicas share when REDIS_URL is set.
+    that replicas share when REDIS_URL is set. Peak PSS too (once a second): summed VmRSS counts the pages the
+    processes share (libpython, extension modules) once per process.
     """
 
     def __init__(self) -> None:
@@ -41,6 +42,8 @@ class OurCpu(threading.Thread):
         self.baseline: dict[int, float] | None = None
         self.last: dict[int, tuple[float, str]] = {}
         self.peak_rss_kb = {"service": 0, "redis": 0, "tree": 0}
+        self.peak_pss_kb = {"service": 0, "redis": 0, "tree": 0}
+        self._samples = 0
         self.done = threading.Event()
 
     @staticmethod
@@ -61,15 +64,32 @@ class OurCpu(threading.Thread):
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         return int(found[1]) if found else 0
 
+    @staticmethod
+    def _pss_kb(pid: int) -> int:
+        """Proportional set size: each page shared with other processes (libpython and the extension modules both
+        children map, say) counted as its share, so a sum over processes counts every page once."""
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            return 0
+        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
+        return int(found[1]) if found else 0
+
     def _sample_rss(self, pids: list[int]) -> None:
-        service = redis = 0
-        for pid in pids:
-            if "valkey" in self.last.get(pid, (0.0, ""))[1]:
-                redis += self._rss_kb(pid)
-            else:
-                service += self._rss_kb(pid)
-        for part, kb in (("service", service), ("redis", redis), ("tree", service + redis)):
-            self.peak_rss_kb[part] = max(self.peak_rss_kb[part], kb)
+        self._samples += 1
+        with_pss = self._samples % 4 == 1  # a page-table walk of each process: once a second, not every 0.25 s
+        for measure, peaks, wanted in ((self._rss_kb, self.peak_rss_kb, True),
+                                       (self._pss_kb, self.peak_pss_kb, with_pss)):
+            if not wanted:
+                continue
+            service = redis = 0
+            for pid in pids:
+                if "valkey" in self.last.get(pid, (0.0, ""))[1]:
+                    redis += measure(pid)
+                else:
+                    service += measure(pid)
+            for part, kb in (("service", service), ("redis", redis), ("tree", service + redis)):
+                peaks[part] = max(peaks[part], kb)
 
     def _tree(self) -> list[int]:
         parents: dict[int, list[int]] = {}
@@ -115,7 +135,8 @@ class OurCpu(threading.Thread):
         service = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" not in cmd)
         redis = sum(cpu - base.get(pid, 0.0) for pid, (cpu, cmd) in self.last.items() if "valkey" in cmd)
         processes = {f"{pid} {cmd[:120]}": round(cpu - base.get(pid, 0.0), 2) for pid, (cpu, cmd) in self.last.items()}
-        peaks = {f"peak_rss_mb_{part}": round(kb / 1024, 1) for part, kb in self.peak_rss_kb.items()}
+        peaks = {f"peak_{kind}_mb_{part}": round(kb / 1024, 1)
+                 for kind, kbs in (("rss", self.peak_rss_kb), ("pss", self.peak_pss_kb)) for part, kb in kbs.items()}
         return {"service_cpu_s": round(service, 2), "redis_cpu_s": round(redis, 2), "cpu_s_by_process": processes,
                 **peaks}
 
@@ -168,7 +189,8 @@ def main() -> None:
         print(f"ours, whole process tree while under load: service {cpu['service_cpu_s']} CPU-s "
               f"({sides['ours']['service_cpu_ms_per_task']} ms/task), embedded Redis {cpu['redis_cpu_s']} CPU-s; "
               f"peak RSS: replica processes {cpu['peak_rss_mb_service']} MB, embedded Redis "
-              f"{cpu['peak_rss_mb_redis']} MB, together {cpu['peak_rss_mb_tree']} MB")
+              f"{cpu['peak_rss_mb_redis']} MB, together {cpu['peak_rss_mb_tree']} MB; peak PSS: "
+              f"{cpu['peak_pss_mb_service']}, {cpu['peak_pss_mb_redis']}, {cpu['peak_pss_mb_tree']} MB")
     machine["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     machine["run_wall_s"] = round(time.monotonic() - started, 1)
     result = {"command": f"SERVE_ARGS='{serve_args}' {' '.join(command)}", "node_sleep_s": float(args.sleep),
