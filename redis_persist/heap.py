@@ -34,10 +34,9 @@ class TimedCollector:
     is walked once, not twice, before it reaches the old generation; it is then freed by reference counting when
     its task moves on. Only garbage in cycles waits for a full collection, which walks the whole heap: with 5,000
     tasks starting in a process, 0.25 s once its heap had doubled and 0.75 s once it had doubled again, each
-    finding almost nothing. Python's own rule (the old generation grew by 25 %) gives one at every quarter of
-    growth.
-    Here one runs when the heap has grown by half since the last, and at most every 5 minutes: garbage in cycles
-    can grow the heap by half, or by what 5 minutes make, before it is freed.
+    finding almost nothing (Python's own rule, the old generation grown by 25 %, gives one at every quarter of
+    growth). Here one runs when the heap has grown by half since the last, and at most every 5 minutes: garbage
+    in cycles can grow the heap by half, or by what 5 minutes make, before it is freed.
 
     A thread, not a task on the event loop: it collects even while a node holds the loop.
     """
