@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from redis_persist.core.status import Action, TaskStatus
-from redis_persist.store import keys, scripts
+from redis_persist.store import keys, leases, scripts
 from redis_persist.store.connections import RedisConnections
 from redis_persist.store.leases import LEASE_HELD, LEASE_LOST, LEASE_RELEASED, LeaseKeeper
 from redis_persist.store.tasks import TaskStore
@@ -110,3 +110,50 @@ async def test_a_task_claimed_here_again_keeps_its_new_lease(store, keeper, redi
     assert await renew(keys=keys.for_renew_leases(["t1"]), args=[TTL_MS, old]) == [LEASE_LOST]
     keeper._lose("t1", old)
     assert keeper.token("t1") == new and keeper.stopped == []
+
+
+@pytest.mark.parametrize("redis_client", ["real"], indirect=True)
+async def test_many_leases_are_renewed_a_batch_per_script_call(store, keeper, redis_client, monkeypatch) -> None:
+    # Redis runs nothing else while a script runs: one call for thousands of leases stalled every replica.
+    monkeypatch.setattr(leases, "RENEW_BATCH", 2)
+    tokens = {f"t{i}": await _running(store, f"t{i}") for i in range(5)}
+    for task_id, token in tokens.items():
+        keeper.hold(task_id, token)
+        await redis_client.pexpire(keys.lease(task_id), 200)
+    calls: list[int] = []
+    script = keeper._renew
+
+    def counted(keys: list[str], args: list[str | int]) -> list[int]:
+        calls.append(len(args) - 1)
+        return script(keys=keys, args=args)
+
+    monkeypatch.setattr(keeper, "_renew", counted)
+    keeper._renew_all()
+    assert calls == [2, 2, 1]
+    assert all([await redis_client.pttl(keys.lease(task_id)) > 1000 for task_id in tokens])
+    assert keeper.stopped == [] and all(keeper.token(task_id) == token for task_id, token in tokens.items())
+
+
+@pytest.mark.parametrize("redis_client", ["real"], indirect=True)
+async def test_a_batch_that_fails_keeps_the_batches_renewed_before_it(store, keeper, redis_client, monkeypatch,
+                                                                      caplog) -> None:
+    monkeypatch.setattr(leases, "RENEW_BATCH", 2)
+    tokens = {f"t{i}": await _running(store, f"t{i}") for i in range(4)}
+    for task_id, token in tokens.items():
+        keeper.hold(task_id, token)
+        await redis_client.pexpire(keys.lease(task_id), 200)
+    script = keeper._renew
+    answered: list[int] = []
+
+    def second_fails(keys: list[str], args: list[str | int]) -> list[int]:
+        if answered:
+            raise redis.exceptions.ConnectionError("Redis went away")
+        answered.append(1)
+        return script(keys=keys, args=args)
+
+    monkeypatch.setattr(keeper, "_renew", second_fails)
+    with caplog.at_level(logging.WARNING, logger="redis_persist.store.leases"):
+        keeper._renew_all()
+    assert [r.getMessage() for r in caplog.records] == ["lease renewal failed"]
+    assert [await redis_client.pttl(keys.lease(task_id)) > 1000 for task_id in tokens] == [True, True, False, False]
+    assert keeper.stopped == []  # the last two were renewed less than a lease time ago: not given up yet
