@@ -101,13 +101,13 @@ def boundary_gaps(client: redis.Redis, task_id: str, sleep: float) -> list[float
 
 
 def gc_pauses(probe_dir: str) -> list[dict]:
-    """What bench/gc_probe recorded in the replica's `serve` processes once started (not in its supervisor or the
-    graph check it runs first), rounded."""
+    """What bench/gc_probe recorded in the replica's `serve` and `worker` processes once started (not in its
+    supervisor or the graph check it runs first), rounded."""
     found = []
     for path in sorted(Path(probe_dir).glob("gc_*.json")):
         record = json.loads(path.read_text())
-        if record["argv"][0].endswith("supervise.py") or "serve" not in record["argv"]:  # the supervisor, a check
-            continue
+        if record["argv"][0].endswith("supervise.py") or not {"serve", "worker"} & set(record["argv"]):
+            continue  # the supervisor, or the graph check
         found.append({"process": " ".join(record["argv"][:3]), **{f"generation_{generation}": {
             "collections": one["collections"], "total_s": round(one["total_s"], 2),
             "max_ms": round(one["max_ms"], 1), "over_20ms": one["over_20ms"]}
