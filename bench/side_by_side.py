@@ -56,24 +56,24 @@ class OurCpu(threading.Thread):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), cmd
 
     @staticmethod
-    def _rss_kb(pid: int) -> int:
+    def _kb(path: str, field: str) -> int:
+        """A `field:  N kB` line of a /proc file; 0 once the process is gone."""
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
+            text = Path(path).read_text()
         except OSError:
             return 0
-        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
         return int(found[1]) if found else 0
 
-    @staticmethod
-    def _pss_kb(pid: int) -> int:
+    @classmethod
+    def _rss_kb(cls, pid: int) -> int:
+        return cls._kb(f"/proc/{pid}/status", "VmRSS")
+
+    @classmethod
+    def _pss_kb(cls, pid: int) -> int:
         """Proportional set size: each page shared with other processes (libpython and the extension modules both
         children map, say) counted as its share, so a sum over processes counts every page once."""
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            return 0
-        found = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
-        return int(found[1]) if found else 0
+        return cls._kb(f"/proc/{pid}/smaps_rollup", "Pss")
 
     def _sample_rss(self, pids: list[int]) -> None:
         self._samples += 1

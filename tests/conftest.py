@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,13 @@ def service(start_service) -> ServiceProcess:
     """One started service (API + worker) on the session Redis."""
     return start_service()
 
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    """The interpreter's own garbage collections off for the test: what is freed is freed by reference counting
+    alone, or by a collection the test itself runs."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if was_enabled:
+        gc.enable()

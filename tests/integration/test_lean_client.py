@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
@@ -191,16 +190,6 @@ async def test_two_pipelines_json_commands_each_go_into_their_own_pipeline(clien
     assert await client.exists("b") == 0
     assert await second.execute() == [True, [2]]
     assert await client.json().get("a", "$.n") == [1]
-
-
-@pytest.fixture
-def collector_off() -> Iterator[None]:
-    """No garbage collection during the test: what is freed is freed by reference counting alone."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    yield
-    if was_enabled:
-        gc.enable()
 
 
 @pytest.mark.parametrize("transaction", [False, True], ids=["plain, this client's path", "MULTI, redis-py's path"])

@@ -34,16 +34,6 @@ def _until(condition: Callable[[], bool], what: str, seconds: float = 10) -> Non
 
 
 @pytest.fixture
-def collector_off() -> Iterator[None]:
-    """The interpreter's own collections off: only the collector under test frees cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    yield
-    if was_enabled:
-        gc.enable()
-
-
-@pytest.fixture
 def collector(collector_off: None) -> Iterator[Callable[..., TimedCollector]]:
     started: list[TimedCollector] = []
 
