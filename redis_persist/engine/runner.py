@@ -186,6 +186,9 @@ class TaskRunner:
                                events=[make_event(EventType.ERROR, task_id, error=str(error))])
             return
         graph = loaded.graph
+        # In WAIT mode the checkpoint this run starts from may be one whose wait timed out: it starts only
+        # once a replica holds it (a ReplicaAckTimeout here is a storage fault: run() waits and tries again).
+        await graph.checkpointer.await_replicas(task_id)
         total = max(len(loaded.nodes), 1)
         completed = list(task.completed_nodes)
         extra_modes: list[str] = []

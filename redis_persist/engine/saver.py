@@ -75,10 +75,10 @@ class Fence(list):  # type: ignore[type-arg]
 
 
 class ReplicaAckTimeout(RedisError):
-    """Fewer replicas than required acknowledged a checkpoint in time.
+    """Fewer replicas than required acknowledged a checkpoint (or a run's first read) in time.
 
-    A RedisError on purpose: the runner treats it like Redis being unreachable and leaves the task to be
-    re-claimed from its last checkpoint after the lease time, so the next node never starts on a
+    A RedisError on purpose: the runner treats it like Redis being unreachable and starts the run again
+    once storage recovers, and every run starts with `await_replicas`, so the next node never starts on a
     checkpoint that the primary alone holds.
     """
 
@@ -141,7 +141,17 @@ class _Fenced:
         if isinstance(fence, Fence):
             fence.confirmed(sent_at)
 
-    async def _wait_for_replicas(self, thread_id: str) -> None:
+    async def await_replicas(self, thread_id: str) -> None:
+        """With min_replicas, wait until that many replicas hold everything written so far; else nothing.
+
+        A run calls it before it reads the checkpoint it starts from: a checkpoint whose own wait timed out
+        (ReplicaAckTimeout) is still on the primary, and the next node must not start on it until a replica
+        has it too. Raises ReplicaAckTimeout, a storage fault, when they do not acknowledge in time.
+        """
+        if self._min_replicas:
+            await self._wait_for_replicas(thread_id, "the writes before a run of")
+
+    async def _wait_for_replicas(self, thread_id: str, what: str = "checkpoint of") -> None:
         # WAIT covers the writes of the connection it runs on, and the saver spread the checkpoint over
         # pooled connections. Replication keeps order, so one write here, after the checkpoint's writes
         # finished, then WAIT on the same connection covers them all.
@@ -151,7 +161,7 @@ class _Fenced:
         _, acknowledged = await pipe.execute()
         if acknowledged < self._min_replicas:
             raise ReplicaAckTimeout(
-                f"checkpoint of {thread_id!r} reached {acknowledged} replica(s) within {self._ack_timeout_ms} ms; "
+                f"{what} {thread_id!r} reached {acknowledged} replica(s) within {self._ack_timeout_ms} ms; "
                 f"REDIS_PERSIST_MIN_REPLICAS={self._min_replicas}"
             )
 

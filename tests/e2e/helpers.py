@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,3 +42,9 @@ def wait_node_started(client: httpx.Client, task_id: str, node: str, timeout: fl
 def runs(run_log: Path) -> Counter[str]:
     """Node executions recorded by the test graphs."""
     return Counter(run_log.read_text().split()) if run_log.exists() else Counter()
+
+
+def storage_errors_total(client: httpx.Client) -> float:
+    """Sum of the storage-error counter over its label sets, from /metrics."""
+    text = client.get("/metrics").text
+    return sum(float(value) for value in re.findall(r"^redis_persist_storage_errors_total\{[^}]*\} (\S+)$", text, re.M))

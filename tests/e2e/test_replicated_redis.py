@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import redis
 
 from redis_persist.replication import ReplicatedRedis
-from tests.e2e.helpers import GRAPHS_ENV, execute, runs, wait_node_started, wait_status
+from tests.e2e.helpers import GRAPHS_ENV, execute, runs, storage_errors_total, wait_node_started, wait_status
 from tests.support import REPO, ServiceProcess, wait_until
 
 NODES = ["one", "two", "three", "four"]
@@ -27,9 +28,13 @@ def replicated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repli
         topology.stop()
 
 
-def _warnings(service: ServiceProcess) -> str:
-    return "\n".join(line for line in service.log_path.read_text(errors="replace").splitlines()
-                     if " WARNING " in line or " ERROR " in line)
+def _warnings(service: ServiceProcess, topology: ReplicatedRedis) -> str:
+    """The service's warnings and Sentinel's events: what a failed assertion needs to tell a failover apart."""
+    warnings = [line for line in service.log_path.read_text(errors="replace").splitlines()
+                if " WARNING " in line or " ERROR " in line]
+    events = [line for line in topology.sentinel_log_path.read_text(errors="replace").splitlines()
+              if " # " in line or "+slave" in line]
+    return "\n".join([*warnings, "--- Sentinel:", *events])
 
 
 def _run_through_a_failover(topology: ReplicatedRedis, tmp_path: Path, extra_env: dict[str, str]):
@@ -46,9 +51,9 @@ def _run_through_a_failover(topology: ReplicatedRedis, tmp_path: Path, extra_env
             wait_until(lambda: topology.primary_port() != killed.port, 30, "Sentinel to promote a replica")
             after = execute(client, "counting", {"step_seconds": 0.1})  # created on the promoted replica
             done = [wait_status(client, task_id, "completed", "failed", timeout=90) for task_id in [*ids, after]]
-        assert [t["status"] for t in done] == ["completed"] * 7, _warnings(service)
+        assert [t["status"] for t in done] == ["completed"] * 7, _warnings(service, topology)
         assert all(t["completed_nodes"] == NODES for t in done)
-        return _warnings(service), [runs(log) for log in logs], killed
+        return _warnings(service, topology), [runs(log) for log in logs], killed
     finally:
         service.kill()
 
@@ -92,6 +97,33 @@ def test_wait_mode_stops_at_the_boundary_while_no_replica_acknowledges(replicate
             done = wait_status(client, task_id, "completed", "failed", timeout=60)
         assert done["status"] == "completed", service.log()
         assert done["completed_nodes"] == NODES
+    finally:
+        service.kill()
+
+
+@pytest.mark.parametrize("replicated", [1], indirect=True)
+def test_wait_mode_does_not_start_the_next_node_on_a_checkpoint_no_replica_acknowledged(
+        replicated: ReplicatedRedis, tmp_path: Path) -> None:
+    replica = replicated.replicas[0]
+    env = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "3", "REDIS_PERSIST_MIN_REPLICAS": "1",
+           "REDIS_PERSIST_REPLICA_ACK_TIMEOUT_SECONDS": "0.5"}
+    service = ServiceProcess(replicated.sentinel_url, env=env, name="api-1")
+    run_log = tmp_path / "runs"
+    try:
+        service.start()
+        with service.client() as client:
+            task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 1.0})
+            wait_node_started(client, task_id, "one")
+            replica.stop()  # node one's checkpoint goes to the primary alone, and its wait times out
+            # Three faults: the checkpoint's own wait, then runs that each start by waiting for a replica.
+            wait_until(lambda: storage_errors_total(client) >= 3, 30, "the run to wait for a replica three times")
+            assert runs(run_log) == Counter({"one": 1}), service.log()
+            assert client.get(f"/api/tasks/{task_id}").json()["completed_nodes"] == []
+            replica.start()
+            done = wait_status(client, task_id, "completed", "failed", timeout=60)
+        assert done["status"] == "completed", service.log()
+        # Once the replica had node one's checkpoint, the run went on from it: no node ran twice.
+        assert runs(run_log) == Counter(dict.fromkeys(NODES, 1)), service.log()
     finally:
         service.kill()
 

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import time
 
-import httpx
 import pytest
 import redis
 
 from redis_persist.embedded import EmbeddedRedis
 from redis_persist.store import keys
-from tests.e2e.helpers import GRAPHS_ENV, execute, runs, task, wait_status
+from tests.e2e.helpers import GRAPHS_ENV, execute, runs, storage_errors_total, task, wait_status
 from tests.support import ServiceProcess, read_events, wait_until
 
 NODES = ["one", "two", "three", "four"]  # the `counting` test graph
 LEASE_TTL_SECONDS = 3
 TASKS = 12
-
-
-def storage_errors_total(client: httpx.Client) -> float:
-    """Sum of the storage-error counter over its label sets, from /metrics."""
-    text = client.get("/metrics").text
-    return sum(float(value) for value in re.findall(r"^redis_persist_storage_errors_total\{[^}]*\} (\S+)$", text, re.M))
 
 
 @pytest.fixture
