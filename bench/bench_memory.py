@@ -11,8 +11,8 @@ embedded Redis with one replica (`--workers 1`). Per config:
 
 Reports Redis `used_memory` growth per task (without client and AOF buffers, which come and go with
 traffic) after RediSearch's garbage collection (FT.DEBUG GC_FORCEINVOKE on
-the saver's indexes, so deleted checkpoints' index entries are counted as freed, as they are within seconds
-in a live server), split into our and the saver's keys by family (MEMORY USAGE over a sample of tasks), the
+the saver's indexes, so deleted checkpoints' index entries are counted as freed, as they are within 5 minutes
+in a live embedded Redis: FORK_GC_RUN_INTERVAL 300, redis_persist/embedded.py), split into our and the saver's keys by family (MEMORY USAGE over a sample of tasks), the
 saver's RediSearch indexes (FT.INFO: index, doc table, key table) and the rest (our sorted-set indexes, the
 key space). Per checkpoint: what compaction frees per finished task divided by the checkpoints it held.
 Writes bench/results/bench_memory.json.

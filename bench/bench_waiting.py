@@ -1,14 +1,16 @@
 """Many waiting tasks: N tasks in flight on one replica whose nodes each `await asyncio.sleep(S)`.
 
     .venv/bin/python bench/bench_waiting.py [--tasks 10000] [--sleep 10] [--workers 1] [--raw-client [--spread S]]
-        [--gc-probe]
+        [--gc-probe] [--redis-config NAME=VALUE] [--search-config NAME=VALUE] [--restart-redis]
 
 The shape of LLM-bound agents: almost all time is spent awaiting. One replica (REDIS_PERSIST_MAX_TASKS =
 N, so every task runs at once), `data_pipeline` (4 nodes) with `step_seconds` = S, created 100 requests
 in flight at a time. Reports: completed / failed, the node-boundary overhead (from a node's `node_completed`
 event to the next node's, minus the S the next node sleeps: its pending writes, checkpoint and record, and
 the wait for the event loop on both sides of it; from the event stream ids, which are Redis server times in
-ms) over every task, the service's peak RSS (all its processes, sampled every 0.5 s) and the time until the
+ms) over every task, and apart for each boundary (node 1 -> 2, 2 -> 3, 3 -> 4) and by when the slow ones
+(> 100 ms) happened (in seconds since the first node ended); the Redis's forks (AOF rewrites and RediSearch's
+fork GC) and, with --restart-redis, how long it then takes to restart; the service's peak RSS (all its processes, sampled every 0.5 s) and the time until the
 last task completed. Writes bench/results/bench_waiting.json.
 """
 
@@ -85,19 +87,34 @@ async def create_all(base_url: str, ids: list[str], sleep: float, raw_client: bo
     return time.perf_counter() - started
 
 
-def boundary_gaps(client: redis.Redis, task_id: str, sleep: float) -> list[float]:
-    """Seconds each node took beyond its `sleep`, from the previous node's completion to its own, read from the
-    task's event stream. (Not `node_completed` -> `node_started`: the runner writes a node's start with the
-    checkpoint before it, in one call, so those two share a timestamp.)"""
+def boundary_gaps(client: redis.Redis, task_id: str, sleep: float) -> list[tuple[float, float]]:
+    """(when, seconds) for each node beyond the first: how long it took beyond its `sleep`, from the previous
+    node's completion to its own (`when`, server time), read from the task's event stream. (Not
+    `node_completed` -> `node_started`: the runner writes a node's start with the checkpoint before it, in one
+    call, so those two share a timestamp.)"""
     gaps, completed_at = [], None
     for entry_id, fields in client.xrange(keys.events(task_id)):
         event = json.loads(fields["e"])
         if event["type"] == "node_completed":
             at = int(entry_id.split("-")[0]) / 1000
             if completed_at is not None:
-                gaps.append(at - completed_at - sleep)
+                gaps.append((at, at - completed_at - sleep))
             completed_at = at
     return gaps
+
+
+def tail_by_time(gaps: list[tuple[float, float]], over: float = 0.1, bucket: float = 1.0) -> dict[str, int]:
+    """How many gaps over `over` seconds ended in each `bucket`-second window since the first node ended:
+    whether the tail comes from the run's start (tasks still starting) or from every wave."""
+    if not gaps:
+        return {}
+    first = min(at for at, _ in gaps)
+    counts: dict[str, int] = {}
+    for at, gap in gaps:
+        if gap > over:
+            window = int((at - first) // bucket * bucket)
+            counts[f"{window}-{window + int(bucket)}s"] = counts.get(f"{window}-{window + int(bucket)}s", 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: int(item[0].split("-")[0])))
 
 
 def gc_pauses(probe_dir: str) -> list[dict]:
@@ -130,6 +147,14 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.0, metavar="SECONDS",
                         help="with --raw-client: create at an even pace over this long (e.g. one node's sleep, so "
                              "node boundaries arrive evenly instead of in waves); 0: as fast as the replica answers")
+    parser.add_argument("--redis-config", action="append", default=[], metavar="NAME=VALUE",
+                        help="CONFIG SET on the benchmark's Redis before the replica starts (repeatable), e.g. "
+                             "auto-aof-rewrite-percentage=0")
+    parser.add_argument("--search-config", action="append", default=[], metavar="NAME=VALUE",
+                        help="FT.CONFIG SET on the benchmark's Redis before the replica starts (repeatable), e.g. "
+                             "FORK_GC_RUN_INTERVAL=300")
+    parser.add_argument("--restart-redis", action="store_true",
+                        help="after the run, restart the Redis and report how long it took to load its AOF")
     args = parser.parse_args()
     if args.spread and not args.raw_client:
         parser.error("--spread needs --raw-client")
@@ -137,6 +162,10 @@ def main() -> None:
     ids = [uuid.uuid4().hex for _ in range(args.tasks)]
     with embedded_redis("waiting") as server:
         client = redis.Redis.from_url(server.url, decode_responses=True)
+        for setting in args.redis_config:
+            client.config_set(*setting.split("=", 1))
+        for setting in args.search_config:
+            client.execute_command("FT.CONFIG", "SET", *setting.split("=", 1))
         env = {"REDIS_PERSIST_MAX_TASKS": str(args.tasks), "REDIS_PERSIST_EVENTS_MAX_PER_TASK": "100",
                **replica_settings(args)}
         probe_dir = tempfile.mkdtemp(prefix="gc-probe-") if args.gc_probe else None
@@ -165,20 +194,37 @@ def main() -> None:
                     break
                 time.sleep(1)
             all_done = time.perf_counter() - started
+            redis_info = {**client.info("persistence"), **client.info("stats"), **client.info("memory")}
+            forks = {name: redis_info.get(name) for name in (
+                "total_forks", "latest_fork_usec", "aof_rewrites", "aof_current_size", "used_memory_rss")}
+            # With --redis-config latency-monitor-threshold=MS: Redis's own slow events (fork, aof-write, command...)
+            forks["latency_latest"] = client.execute_command("LATENCY", "LATEST")
         finally:
             sampling.set()
             sampler.join()
             service.stop()
-        gaps = [gap for task_id in ids for gap in boundary_gaps(client, task_id, args.sleep)]
+        by_task = [boundary_gaps(client, task_id, args.sleep) for task_id in ids]
         client.close()
+        if args.restart_redis:  # what a Redis restart now costs: loading the AOF the run left
+            server.stop()
+            restart_started = time.perf_counter()
+            server.start(timeout_seconds=600)
+            forks["restart_s"] = round(time.perf_counter() - restart_started, 1)
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
-        "api_processes": args.api_processes, "settings": args.env, "raw_client": args.raw_client,
+        "api_processes": args.api_processes, "settings": args.env, "redis_config": args.redis_config,
+        "search_config": args.search_config,
+        "raw_client": args.raw_client,
         "spread_s": args.spread,
         "completed": done, "failed": failed, "create_all_s": round(create_seconds, 1),
         "last_completed_after_s": round(all_done, 1),
-        "ideal_s": args.sleep * 4, "node_boundary_overhead": summary_ms(gaps),
+        "ideal_s": args.sleep * 4,
+        "node_boundary_overhead": summary_ms([gap for gaps in by_task for _, gap in gaps]),
+        "node_boundary_overhead_by_boundary": {
+            f"{k}->{k + 1}": summary_ms([gaps[k - 1][1] for gaps in by_task if len(gaps) >= k]) for k in (1, 2, 3)},
+        "boundaries_over_100ms_by_time": tail_by_time([gap for gaps in by_task for gap in gaps]),
         "peak_rss_mib": round(peak["rss_kib"] / 1024, 1),
+        "redis_at_end": forks,
         **({"gc_pauses": gc_pauses(probe_dir)} if probe_dir else {}),
         "machine": finish_machine_info(info),
     }
