@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import redis
@@ -109,12 +110,8 @@ def tail_by_time(gaps: list[tuple[float, float]], over: float = 0.1, bucket: flo
     if not gaps:
         return {}
     first = min(at for at, _ in gaps)
-    counts: dict[str, int] = {}
-    for at, gap in gaps:
-        if gap > over:
-            window = int((at - first) // bucket * bucket)
-            counts[f"{window}-{window + int(bucket)}s"] = counts.get(f"{window}-{window + int(bucket)}s", 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: int(item[0].split("-")[0])))
+    windows = Counter(int((at - first) // bucket * bucket) for at, gap in gaps if gap > over)
+    return {f"{start}-{start + int(bucket)}s": count for start, count in sorted(windows.items())}
 
 
 def gc_pauses(probe_dir: str) -> list[dict]:
@@ -195,10 +192,10 @@ def main() -> None:
                 time.sleep(1)
             all_done = time.perf_counter() - started
             redis_info = {**client.info("persistence"), **client.info("stats"), **client.info("memory")}
-            forks = {name: redis_info.get(name) for name in (
+            redis_at_end = {name: redis_info.get(name) for name in (
                 "total_forks", "latest_fork_usec", "aof_rewrites", "aof_current_size", "used_memory_rss")}
             # With --redis-config latency-monitor-threshold=MS: Redis's own slow events (fork, aof-write, command...)
-            forks["latency_latest"] = client.execute_command("LATENCY", "LATEST")
+            redis_at_end["latency_latest"] = client.execute_command("LATENCY", "LATEST")
         finally:
             sampling.set()
             sampler.join()
@@ -209,7 +206,7 @@ def main() -> None:
             server.stop()
             restart_started = time.perf_counter()
             server.start(timeout_seconds=600)
-            forks["restart_s"] = round(time.perf_counter() - restart_started, 1)
+            redis_at_end["restart_s"] = round(time.perf_counter() - restart_started, 1)
     result = {
         "tasks": args.tasks, "node_sleep_s": args.sleep, "workers": args.workers,
         "api_processes": args.api_processes, "settings": args.env, "redis_config": args.redis_config,
@@ -224,7 +221,7 @@ def main() -> None:
             f"{k}->{k + 1}": summary_ms([gaps[k - 1][1] for gaps in by_task if len(gaps) >= k]) for k in (1, 2, 3)},
         "boundaries_over_100ms_by_time": tail_by_time([gap for gaps in by_task for gap in gaps]),
         "peak_rss_mib": round(peak["rss_kib"] / 1024, 1),
-        "redis_at_end": forks,
+        "redis_at_end": redis_at_end,
         **({"gc_pauses": gc_pauses(probe_dir)} if probe_dir else {}),
         "machine": finish_machine_info(info),
     }

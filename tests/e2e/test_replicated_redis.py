@@ -78,54 +78,51 @@ def test_with_wait_no_completed_node_is_lost_with_the_primary(replicated: Replic
         assert set(count) == set(NODES) and sorted(count.values()) in ([1, 1, 1, 1], [1, 1, 1, 2]), (count, warnings)
 
 
-@pytest.mark.parametrize("replicated", [1], indirect=True)
-def test_wait_mode_stops_at_the_boundary_while_no_replica_acknowledges(replicated: ReplicatedRedis, tmp_path: Path) -> None:
-    replica = replicated.replicas[0]
+@pytest.fixture
+def wait_mode_service(replicated: ReplicatedRedis) -> Iterator[ServiceProcess]:
+    """A started service that waits for 1 replica per checkpoint, for 0.5 s at most; killed afterwards."""
     env = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "3", "REDIS_PERSIST_MIN_REPLICAS": "1",
            "REDIS_PERSIST_REPLICA_ACK_TIMEOUT_SECONDS": "0.5"}
     service = ServiceProcess(replicated.sentinel_url, env=env, name="api-1")
-    run_log = tmp_path / "runs"
     try:
-        service.start()
-        replica.stop()  # the only replica is gone: no checkpoint can be acknowledged
-        with service.client() as client:
-            task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 0.2})
-            # The first checkpoint is never acknowledged, so no node completes; the task is not failed either.
-            wait_until(lambda: "reached 0 replica(s)" in service.log(), 30, "a checkpoint to wait in vain")
-            assert client.get(f"/api/tasks/{task_id}").json()["completed_nodes"] == []
-            replica.start()
-            done = wait_status(client, task_id, "completed", "failed", timeout=60)
-        assert done["status"] == "completed", service.log()
-        assert done["completed_nodes"] == NODES
+        yield service.start()
     finally:
         service.kill()
+
+
+@pytest.mark.parametrize("replicated", [1], indirect=True)
+def test_wait_mode_stops_at_the_boundary_while_no_replica_acknowledges(
+        replicated: ReplicatedRedis, wait_mode_service: ServiceProcess, tmp_path: Path) -> None:
+    replica, service, run_log = replicated.replicas[0], wait_mode_service, tmp_path / "runs"
+    replica.stop()  # the only replica is gone: no checkpoint can be acknowledged
+    with service.client() as client:
+        task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 0.2})
+        # The first checkpoint is never acknowledged, so no node completes; the task is not failed either.
+        wait_until(lambda: "reached 0 replica(s)" in service.log(), 30, "a checkpoint to wait in vain")
+        assert client.get(f"/api/tasks/{task_id}").json()["completed_nodes"] == []
+        replica.start()
+        done = wait_status(client, task_id, "completed", "failed", timeout=60)
+    assert done["status"] == "completed", service.log()
+    assert done["completed_nodes"] == NODES
 
 
 @pytest.mark.parametrize("replicated", [1], indirect=True)
 def test_wait_mode_does_not_start_the_next_node_on_a_checkpoint_no_replica_acknowledged(
-        replicated: ReplicatedRedis, tmp_path: Path) -> None:
-    replica = replicated.replicas[0]
-    env = {**GRAPHS_ENV, "REDIS_PERSIST_LEASE_TTL_SECONDS": "3", "REDIS_PERSIST_MIN_REPLICAS": "1",
-           "REDIS_PERSIST_REPLICA_ACK_TIMEOUT_SECONDS": "0.5"}
-    service = ServiceProcess(replicated.sentinel_url, env=env, name="api-1")
-    run_log = tmp_path / "runs"
-    try:
-        service.start()
-        with service.client() as client:
-            task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 1.0})
-            wait_node_started(client, task_id, "one")
-            replica.stop()  # node one's checkpoint goes to the primary alone, and its wait times out
-            # Three faults: the checkpoint's own wait, then runs that each start by waiting for a replica.
-            wait_until(lambda: storage_errors_total(client) >= 3, 30, "the run to wait for a replica three times")
-            assert runs(run_log) == Counter({"one": 1}), service.log()
-            assert client.get(f"/api/tasks/{task_id}").json()["completed_nodes"] == []
-            replica.start()
-            done = wait_status(client, task_id, "completed", "failed", timeout=60)
-        assert done["status"] == "completed", service.log()
-        # Once the replica had node one's checkpoint, the run went on from it: no node ran twice.
-        assert runs(run_log) == Counter(dict.fromkeys(NODES, 1)), service.log()
-    finally:
-        service.kill()
+        replicated: ReplicatedRedis, wait_mode_service: ServiceProcess, tmp_path: Path) -> None:
+    replica, service, run_log = replicated.replicas[0], wait_mode_service, tmp_path / "runs"
+    with service.client() as client:
+        task_id = execute(client, "counting", {"run_log": str(run_log), "step_seconds": 1.0})
+        wait_node_started(client, task_id, "one")
+        replica.stop()  # node one's checkpoint goes to the primary alone, and its wait times out
+        # Three faults: the checkpoint's own wait, then runs that each start by waiting for a replica.
+        wait_until(lambda: storage_errors_total(client) >= 3, 30, "the run to wait for a replica three times")
+        assert runs(run_log) == Counter({"one": 1}), service.log()
+        assert client.get(f"/api/tasks/{task_id}").json()["completed_nodes"] == []
+        replica.start()
+        done = wait_status(client, task_id, "completed", "failed", timeout=60)
+    assert done["status"] == "completed", service.log()
+    # Once the replica had node one's checkpoint, the run went on from it: no node ran twice.
+    assert runs(run_log) == Counter(dict.fromkeys(NODES, 1)), service.log()
 
 
 @pytest.mark.parametrize("replicated", [1], indirect=True)
